@@ -1,0 +1,3 @@
+from vllm_mcp.cli.main import main
+
+raise SystemExit(main())

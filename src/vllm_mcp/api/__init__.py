@@ -1,0 +1,1 @@
+"""Control-API wire schemas (pydantic), shared by daemon and client."""

@@ -1,0 +1,182 @@
+"""The one settings tree. Plain pydantic models; ``loader`` fills them from defaults, the config
+file and the environment, and remembers where each value came from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import platformdirs
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+APP = "vllm-mcp"
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_state_dir(APP))
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Fraction = Annotated[float, Field(gt=0.0, le=1.0)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class PathsSettings(_Section):
+    state_dir: Path = Field(
+        default_factory=default_state_dir, description="Where the database, socket, logs and pid file live."
+    )
+
+
+class DaemonSettings(_Section):
+    socket_path: Path | None = Field(
+        None, description="Control API socket; <state_dir>/daemon.sock when unset."
+    )
+    tcp_host: str | None = Field(None, description="Also serve the control API on TCP here (needs token).")
+    tcp_port: Port | None = None
+    token: SecretStr | None = Field(None, description="Bearer token required on the TCP control API.")
+    start_timeout_s: float = Field(
+        20.0, gt=0, description="How long a client waits for an auto-started daemon."
+    )
+
+    @model_validator(mode="after")
+    def _tcp_needs_token(self) -> DaemonSettings:
+        if (self.tcp_host or self.tcp_port) and self.token is None:
+            raise ValueError(
+                "a TCP control API requires daemon.token (any TCP control surface needs a token)"
+            )
+        if (self.tcp_host is None) != (self.tcp_port is None):
+            raise ValueError("set both daemon.tcp_host and daemon.tcp_port, or neither")
+        return self
+
+
+class GatewaySettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Port = 8100
+
+
+class EngineSettings(_Section):
+    """How vLLM processes are launched (the local launcher)."""
+
+    vllm_bin: str = Field("vllm", description="The vllm executable: a name on PATH or a path.")
+    host: str = Field("127.0.0.1", description="Address vLLM instances bind to.")
+    port_range_start: Port = 8200
+    port_range_end: Port = 8299
+    start_timeout_s: float = Field(900.0, gt=0, description="Give up on a start after this long.")
+    stop_timeout_s: float = Field(15.0, gt=0, description="SIGTERM → this long → SIGKILL.")
+    warmup: bool = Field(True, description="Send a 1-token request before declaring ready.")
+    extra_env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment for every vLLM child."
+    )
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> EngineSettings:
+        if self.port_range_end < self.port_range_start:
+            raise ValueError("engine.port_range_end must be ≥ engine.port_range_start")
+        return self
+
+
+class EngineDefaults(_Section):
+    """Defaults for load-model; the seed's VLLM_* variables land here."""
+
+    gpu_memory_utilization: Fraction = 0.9
+    tensor_parallel_size: int = Field(1, ge=1, le=64)
+    quantization: str | None = None
+    kv_cache_memory_bytes: int | None = Field(None, gt=0)
+    max_model_len: int | None = Field(None, gt=0)
+    enforce_eager: bool = False
+
+
+class ModelsSettings(_Section):
+    cache_dir: Path | None = Field(
+        None, description="Hugging Face cache to load from and scan (VLLM_MODEL_CACHE_DIR)."
+    )
+    allowed_roots: list[Path] = Field(
+        default_factory=list, description="Local model paths must lie under one of these (plus cache_dir)."
+    )
+
+
+class ExternalSettings(_Section):
+    """A vLLM server this daemon did not start (never killed)."""
+
+    endpoint: AnyHttpUrl | None = Field(None, description="Base URL of an external vLLM (VLLM_API_ENDPOINT).")
+    api_key: SecretStr | None = Field(
+        None, description="Bearer key for external vLLM servers (VLLM_API_KEY)."
+    )
+    host: str | None = Field(None, description="Host of a vLLM to probe (VLLM_HOST).")
+    port: Port | None = Field(None, description="Port of a vLLM to probe (VLLM_PORT).")
+
+
+AlertKey = Literal[
+    "kv_cache_usage",
+    "gpu_memory",
+    "gpu_utilization",
+    "waiting_requests",
+    "ttft_p95_ms",
+    "e2e_p95_ms",
+    "error_rate",
+]
+
+
+def _default_alerts() -> dict[AlertKey, float]:
+    return {"kv_cache_usage": 0.9, "gpu_memory": 0.95, "waiting_requests": 8.0}
+
+
+class MonitorSettings(_Section):
+    interval_ms: int = Field(5000, ge=100, le=3_600_000, description="Scrape interval (MONITOR_INTERVAL_MS).")
+    retention_hours: float = Field(
+        24.0, gt=0, description="Keep samples this long (METRICS_RETENTION_HOURS)."
+    )
+    alert_thresholds: dict[AlertKey, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=_default_alerts, description="ALERT_THRESHOLD_<NAME>; fractions are 0–1."
+    )
+
+
+class StoreSettings(_Section):
+    db_path: Path | None = Field(
+        None, description="SQLite file; <state_dir>/state.db when unset (STATE_DB_PATH)."
+    )
+    encryption_key: SecretStr | None = Field(
+        None, description="Encrypt snapshots with AES-GCM (ENCRYPTION_KEY)."
+    )
+    compression: bool = Field(True, description="zstd-compress snapshots (ENABLE_COMPRESSION).")
+
+
+class Settings(_Section):
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    engine_defaults: EngineDefaults = Field(default_factory=EngineDefaults)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    external: ExternalSettings = Field(default_factory=ExternalSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+
+    # Derived paths: one place that knows the layout of the state dir.
+    @property
+    def socket_path(self) -> Path:
+        return self.daemon.socket_path or self.paths.state_dir / "daemon.sock"
+
+    @property
+    def db_path(self) -> Path:
+        return self.store.db_path or self.paths.state_dir / "state.db"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.paths.state_dir / "logs"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.paths.state_dir / "daemon.pid"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.paths.state_dir / "daemon.lock"

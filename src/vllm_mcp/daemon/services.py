@@ -1,0 +1,64 @@
+"""The composition root: every long-lived part of the daemon, built once from the settings.
+
+Subsystems (supervisor, monitor, discovery, optimizer, gateway) are attached here as they land;
+routes reach them only through ``Services``. ``start``/``stop`` run in the daemon's lifespan.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from vllm_mcp import __version__
+from vllm_mcp.api.schemas import DaemonInfo
+from vllm_mcp.config import Settings
+from vllm_mcp.store import Database
+
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    started_at: float = field(default_factory=time.time)
+    tcp: str | None = None
+    _on_start: list[Hook] = field(default_factory=list)
+    _on_stop: list[Hook] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        settings.paths.state_dir.mkdir(parents=True, exist_ok=True)
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings=settings, db=Database(settings.db_path))
+
+    def add_lifecycle(self, start: Hook | None = None, stop: Hook | None = None) -> None:
+        """Register work for start-up (in order) and shutdown (in reverse order)."""
+        if start is not None:
+            self._on_start.append(start)
+        if stop is not None:
+            self._on_stop.insert(0, stop)
+
+    async def start(self) -> None:
+        for hook in self._on_start:
+            await hook()
+
+    async def stop(self) -> None:
+        for hook in self._on_stop:
+            await hook()
+        self.db.close()
+
+    def info(self) -> DaemonInfo:
+        s = self.settings
+        return DaemonInfo(
+            version=__version__,
+            pid=os.getpid(),
+            started_at=self.started_at,
+            state_dir=str(s.paths.state_dir),
+            socket_path=str(s.socket_path),
+            db_path=str(s.db_path),
+            log_dir=str(s.log_dir),
+            tcp=self.tcp,
+        )
