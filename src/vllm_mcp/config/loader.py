@@ -132,7 +132,8 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: Path | None
 
 def _config_error(exc: ValidationError, sources: dict[str, str]) -> ConfigError:
     first = exc.errors()[0]
-    dotted = ".".join(str(p) for p in first["loc"]) or "(root)"
+    # pydantic marks a bad dict key as loc (..., "name", "[key]"): report the key itself.
+    dotted = ".".join(str(p) for p in first["loc"] if p != "[key]") or "(root)"
     source = sources.get(dotted) or next(
         (s for k, s in sources.items() if dotted.startswith(k) or k.startswith(dotted)), "default"
     )

@@ -72,8 +72,9 @@ class TokenAuth(BaseHTTPMiddleware):
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if request.scope.get("server") is None or request.scope.get("type") != "http":
-            return await call_next(request)  # unix socket: no server address
+        server = request.scope.get("server")
+        if server is not None and server[1] is None:
+            return await call_next(request)  # uvicorn reports a unix socket as (path, None)
         got = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(got, self._expected):
             return JSONResponse(
