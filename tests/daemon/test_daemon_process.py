@@ -92,7 +92,7 @@ def test_foreground_run_stops_cleanly_on_ctrl_c(env: dict[str, str], state_dir: 
         text=True,
     )
     try:
-        assert wait_for(lambda: (state_dir / "daemon.sock").exists(), 30)
+        assert wait_for((state_dir / "daemon.sock").exists, 30)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
     finally:

@@ -19,7 +19,6 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-
 def settings_from(args: argparse.Namespace) -> LoadedSettings:
     return load_settings(config_path=getattr(args, "config", None))
 
