@@ -67,26 +67,26 @@ class Supervisor:
     async def unload_lora(self, name: str, lora_name: str) -> InstanceView:
         raise NotImplementedError
 
-    def get(self, name: str) -> InstanceView:
+    async def get(self, name: str) -> InstanceView:
         raise NotImplementedError
 
-    def list(self) -> list[InstanceView]:
+    async def list(self) -> list[InstanceView]:
         raise NotImplementedError
 
-    def logs(self, name: str, *, tail_lines: int = 200, before: int | None = None) -> LogPage:
+    async def logs(self, name: str, *, tail_lines: int = 200, before: int | None = None) -> LogPage:
         raise NotImplementedError
 
     def events(self, name: str | None = None) -> AsyncIterator[InstanceEvent]:
         raise NotImplementedError
 
-    def save_preset(self, preset: PresetIn) -> PresetView:
+    async def save_preset(self, preset: PresetIn) -> PresetView:
         raise NotImplementedError
 
-    def list_presets(self) -> builtins.list[PresetView]:
+    async def list_presets(self) -> builtins.list[PresetView]:
         raise NotImplementedError
 
-    def get_preset(self, name: str) -> PresetView:
+    async def get_preset(self, name: str) -> PresetView:
         raise NotImplementedError
 
-    def delete_preset(self, name: str) -> PresetView:
+    async def delete_preset(self, name: str) -> PresetView:
         raise NotImplementedError
