@@ -3,11 +3,12 @@ file and the environment, and remembers where each value came from."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 APP = "vllm-mcp"
 
@@ -149,6 +150,68 @@ class StoreSettings(_Section):
     compression: bool = Field(True, description="zstd-compress snapshots (ENABLE_COMPRESSION).")
 
 
+_PROBE_TARGET = re.compile(
+    r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<lo>\d{1,5})(?:-(?P<hi>\d{1,5}))?$"
+)
+MAX_PROBE_PORTS = 4096
+
+
+class DiscoverySettings(_Section):
+    """Where discovery looks for models on disk and for running vLLM servers."""
+
+    hf_cache_dir: Path | None = Field(
+        None,
+        description="Hugging Face hub cache to scan; default HF_HUB_CACHE, else $HF_HOME/hub, else "
+        "~/.cache/huggingface/hub (models.cache_dir is scanned as well when set).",
+    )
+    extra_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders holding plain model folders, GGUF files and LoRA adapters (searched "
+        "scan_depth levels deep).",
+    )
+    scan_depth: int = Field(3, ge=1, le=8, description="How deep to look under each extra root.")
+    rescan_interval_s: float = Field(
+        10.0, ge=0, description="A listing older than this triggers an incremental rescan (stat only)."
+    )
+    probe_targets: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1:8000"],
+        description="host:port or host:first-last port ranges probed for running vLLM servers, "
+        "besides VLLM_API_ENDPOINT and VLLM_HOST/VLLM_PORT.",
+    )
+    probe_engine_range: bool = Field(
+        True, description="Also probe engine.host over engine.port_range_start..port_range_end."
+    )
+    probe_timeout_s: float = Field(0.5, gt=0, le=30, description="Per-request timeout of a probe.")
+    probe_concurrency: int = Field(64, ge=1, le=1024, description="Probes in flight at once.")
+    hub_enrichment: bool = Field(
+        True, description="Fetch license, downloads, pipeline tag and gated flag from the hub (online only)."
+    )
+    hub_endpoint: str | None = Field(
+        None, description="Hub API base URL; default HF_ENDPOINT, else https://huggingface.co."
+    )
+    hub_timeout_s: float = Field(5.0, gt=0, le=60, description="Timeout of one hub request.")
+    hub_cache_hours: float = Field(24.0, ge=0, description="Reuse hub answers cached in SQLite this long.")
+    registry_timeout_s: float = Field(
+        180.0, gt=0, description="Limit for asking the installed vLLM for its model registry."
+    )
+
+    @field_validator("probe_targets")
+    @classmethod
+    def _targets_parse(cls, targets: list[str]) -> list[str]:
+        total = 0
+        for target in targets:
+            m = _PROBE_TARGET.match(target)
+            if m is None:
+                raise ValueError(f"probe target {target!r} is not host:port or host:first-last")
+            lo, hi = int(m["lo"]), int(m["hi"] or m["lo"])
+            if not 1 <= lo <= hi <= 65535:
+                raise ValueError(f"probe target {target!r}: ports must be 1-65535, first ≤ last")
+            total += hi - lo + 1
+        if total > MAX_PROBE_PORTS:
+            raise ValueError(f"probe targets cover {total} ports; at most {MAX_PROBE_PORTS}")
+        return targets
+
+
 class Settings(_Section):
     paths: PathsSettings = Field(default_factory=PathsSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
@@ -159,6 +222,7 @@ class Settings(_Section):
     external: ExternalSettings = Field(default_factory=ExternalSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
 
     # Derived paths: one place that knows the layout of the state dir.
     @property
