@@ -10,11 +10,17 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from vllm_mcp import __version__
 from vllm_mcp.api.schemas import DaemonInfo
 from vllm_mcp.config import Settings
 from vllm_mcp.store import Database
+
+if TYPE_CHECKING:
+    from vllm_mcp.scheduler.switch import Switcher
+    from vllm_mcp.supervisor.supervisor import Supervisor
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -27,6 +33,15 @@ class Services:
     tcp: str | None = None
     _on_start: list[Hook] = field(default_factory=list)
     _on_stop: list[Hook] = field(default_factory=list)
+    supervisor: Supervisor = field(init=False)  # set in build()
+
+    @cached_property
+    def switcher(self) -> Switcher:
+        from vllm_mcp.scheduler.switch import Switcher
+
+        switcher = Switcher(self.supervisor)
+        self._on_stop.insert(0, switcher.close)
+        return switcher
 
     @classmethod
     def build(cls, settings: Settings) -> Services:

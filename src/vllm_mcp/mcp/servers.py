@@ -10,7 +10,9 @@ from mcp.server.mcpserver import MCPServer
 from vllm_mcp.mcp.base import Backend, new_server
 
 #: short name → module path. Each module has SERVER_NAME, INSTRUCTIONS and register(server, backend).
-SERVERS: dict[str, str] = {}
+SERVERS: dict[str, str] = {
+    "model-manager": "vllm_mcp.mcp.model_manager",
+}
 
 BUNDLE_NAME = "vllm-mcp"
 BUNDLE_INSTRUCTIONS = (
