@@ -50,7 +50,8 @@ class SpecFields(_Wire):
 
     def given(self) -> dict[str, Any]:
         """The engine fields that were set, by name (``model`` included where the class has it)."""
-        return {k: v for k, v in self.model_dump(exclude={"name", "description"}).items() if v is not None}
+        keys = set(SpecFields.model_fields) | {"model"}
+        return {k: v for k, v in self.model_dump(include=keys).items() if v is not None}
 
 
 class LoadRequest(SpecFields):
@@ -65,12 +66,6 @@ class LoadRequest(SpecFields):
     )
     wait: bool = Field(False, description="Wait (bounded by timeout_s) until the instance is ready.")
     timeout_s: float = Field(45.0, gt=0, le=3600, description="Longest wait when wait is true.")
-
-    def given(self) -> dict[str, Any]:
-        data = super().given()
-        for key in ("preset", "force", "wait", "timeout_s"):
-            data.pop(key, None)
-        return data
 
 
 class EngineSpecView(_Wire):

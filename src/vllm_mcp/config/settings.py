@@ -76,6 +76,22 @@ class EngineSettings(_Section):
     extra_env: dict[str, str] = Field(
         default_factory=dict, description="Extra environment for every vLLM child."
     )
+    platform: Literal["auto", "cuda", "cpu"] = Field(
+        "auto",
+        description="cuda adds --enable-sleep-mode (rejected by the CPU build); auto: cuda iff an "
+        "NVIDIA device is visible.",
+    )
+    hf_hub_offline: bool = Field(
+        False, description="Children run with HF_HUB_OFFLINE=1; HF ids must already be in the cache."
+    )
+    restart_on_crash: bool = Field(False, description="Restart an instance whose engine died by itself.")
+    restart_backoff_s: float = Field(
+        2.0, gt=0, description="First delay before a crash restart; doubles per attempt."
+    )
+    restart_backoff_max_s: float = Field(60.0, gt=0, description="Longest delay between crash restarts.")
+    restart_max_attempts: int = Field(
+        5, ge=1, description="Crash restarts in a row before the instance stays failed."
+    )
 
     @model_validator(mode="after")
     def _range_ordered(self) -> EngineSettings:
@@ -113,6 +129,9 @@ class ExternalSettings(_Section):
     )
     host: str | None = Field(None, description="Host of a vLLM to probe (VLLM_HOST).")
     port: Port | None = Field(None, description="Port of a vLLM to probe (VLLM_PORT).")
+    allow_sleep: bool = Field(
+        False, description="Let agents sleep/wake the external vLLM (it must run with dev mode on)."
+    )
 
 
 AlertKey = Literal[
