@@ -71,9 +71,9 @@ def parse_tool_args(pairs: list[str]) -> dict[str, Any]:
 
 
 def tool_cmd(args: argparse.Namespace) -> int:
-    from mcp import Client
     from mcp_types import TextContent
 
+    from mcp import Client
     from vllm_mcp.mcp.base import Backend
     from vllm_mcp.mcp.servers import create_server
 
