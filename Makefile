@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TESTBED := .testbed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint unit testbed bench clean
+.PHONY: run test lint unit testbed bench docs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ unit: $(STAMP)
 
 bench: $(STAMP) testbed
 	VLLM_MCP_TESTBED=$(CURDIR)/$(TESTBED) $(BIN)/python -m bench
+
+# Regenerate the generated references (tests fail when they are stale).
+docs: $(STAMP)
+	$(BIN)/python -m vllm_mcp.mcp.docs
+	$(BIN)/python -m vllm_mcp.cli.docs
 
 clean:
 	rm -rf $(VENV) $(TESTBED) bench/results
