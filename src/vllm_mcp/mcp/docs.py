@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client
 
+from mcp import Client
 from vllm_mcp.config import Settings
 from vllm_mcp.mcp.base import Backend, qualified_name
 from vllm_mcp.mcp.servers import SERVERS, create_server, module
