@@ -1,0 +1,3 @@
+from tests.fake_vllm.cli import main
+
+raise SystemExit(main())
