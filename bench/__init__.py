@@ -1,0 +1,1 @@
+"""Benchmarks for vllm-mcp: ``python -m bench`` (or ``make bench``). See bench/README.md."""
