@@ -11,11 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vllm_mcp.core.model_meta import ModelMeta
 from vllm_mcp.errors import InvalidRequest
 
 __all__ = [
     "DTYPE_BYTES",
     "ModelDims",
+    "dims_from_meta",
     "dtype_bytes",
     "normalize_dtype",
     "sliding_layers_from_config",
@@ -166,3 +168,55 @@ def sliding_layers_from_config(config: Mapping[str, Any], num_layers: int) -> tu
     if isinstance(pattern, int) and pattern > 1:
         return tuple(i for i in range(num_layers) if (i + 1) % pattern != 0)
     return tuple(range(num_layers))
+
+
+def dims_from_meta(
+    meta: ModelMeta,
+    *,
+    name: str,
+    sliding_layers: tuple[int, ...] | None = None,
+    embedding_params: int = 0,
+) -> ModelDims:
+    """``ModelDims`` from the discovery metadata; ``InvalidRequest`` names what the files lack.
+
+    ``sliding_layers`` defaults to every layer when the model has a window (see
+    ``sliding_layers_from_config`` for the per-architecture rules when the raw config is at hand).
+    """
+    required = {
+        "num_layers": meta.num_layers,
+        "hidden_size": meta.hidden_size,
+        "num_attention_heads": meta.num_attention_heads,
+        "head_dim": meta.head_dim,
+    }
+    missing = [k for k, v in required.items() if not v]
+    if missing:
+        raise InvalidRequest(
+            f"model {name}: its config does not give {', '.join(missing)}",
+            hint="estimate it with explicit dimensions, or check that config.json is complete",
+            field="model",
+        )
+    layers = meta.num_layers or 0
+    window = meta.sliding_window
+    if sliding_layers is None:
+        sliding_layers = tuple(range(layers)) if window else ()
+    return ModelDims(
+        name=name,
+        num_layers=layers,
+        hidden_size=meta.hidden_size or 0,
+        num_attention_heads=meta.num_attention_heads or 0,
+        num_kv_heads=meta.num_kv_heads or meta.num_attention_heads or 0,
+        head_dim=meta.head_dim or 0,
+        vocab_size=meta.vocab_size or 0,
+        param_count=meta.param_count or 0,
+        weight_bytes=meta.weight_bytes or 0,
+        embedding_params=embedding_params,
+        intermediate_size=meta.intermediate_size or 0,
+        max_position_embeddings=meta.context_length or meta.max_position_embeddings,
+        dtype=normalize_dtype(meta.dtype or "bfloat16"),
+        quantization=meta.quantization.method if meta.quantization else None,
+        tie_word_embeddings=bool(meta.tie_word_embeddings),
+        kv_lora_rank=meta.mla.kv_lora_rank if meta.mla else None,
+        qk_rope_head_dim=meta.mla.qk_rope_head_dim if meta.mla else None,
+        sliding_window=window if sliding_layers else None,
+        sliding_layers=sliding_layers,
+    )
