@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from vllm_mcp.core.calibration import Observation, correction_from
 from vllm_mcp.core.engine_config import EngineConfig
@@ -25,9 +27,18 @@ from vllm_mcp.core.vram import Correction, MemoryEstimate, estimate_memory
 from vllm_mcp.optimizer.gpus import host_device, probe_nvml
 from vllm_mcp.optimizer.model_files import load_model_dims
 from vllm_mcp.optimizer.start_report import StartReport, cache_config_labels, parse_start_report
-from vllm_mcp.store import Database
 
-__all__ = ["CalibrationEntry", "correction_for", "history", "record_start_report"]
+__all__ = ["CalibrationEntry", "Database", "correction_for", "history", "record_start_report"]
+
+
+class Database(Protocol):
+    """What this module needs of ``vllm_mcp.store.Database`` (a sibling layer it may not import):
+    the daemon hands its one writer in."""
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ...) -> list[sqlite3.Row]: ...
+
 
 UNKNOWN_VERSION = "unknown"
 
