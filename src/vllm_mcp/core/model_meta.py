@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "DTYPE_BYTES",
     "MlaDims",
     "ModelMeta",
     "MoeDims",
@@ -42,22 +41,6 @@ __all__ = [
     "normalize_dtype",
     "quant_info_from_config",
 ]
-
-#: Bytes per element of the dtype names we normalise to (GGUF block types are sized elsewhere).
-DTYPE_BYTES: dict[str, float] = {
-    "float64": 8,
-    "float32": 4,
-    "bfloat16": 2,
-    "float16": 2,
-    "float8_e4m3": 1,
-    "float8_e5m2": 1,
-    "int64": 8,
-    "int32": 4,
-    "int16": 2,
-    "int8": 1,
-    "uint8": 1,
-    "bool": 1,
-}
 
 _DTYPE_ALIASES = {
     "f64": "float64",

@@ -1,11 +1,11 @@
 -- Discovery (issue 4): the stat-only scan index, the installed vLLM's registry per version,
 -- and hub answers. Written only by the daemon's Discovery service (one writer).
 CREATE TABLE discovery_index (
-    path TEXT PRIMARY KEY,          -- absolute path of a model folder, HF snapshot or GGUF file
+    path TEXT PRIMARY KEY,          -- a scan unit: model folder, GGUF folder or HF cache repo
     root TEXT NOT NULL,             -- the scan root it was found under
-    fingerprint TEXT NOT NULL,      -- names, sizes and mtimes of the files it was read from
+    fingerprint TEXT NOT NULL,      -- hash of the names, sizes and mtimes of its files (stat only)
     scanned_at REAL NOT NULL,
-    entry TEXT NOT NULL             -- JSON of the DiscoveredModel built from those files
+    entries TEXT NOT NULL           -- JSON list of the DiscoveredModels read from those files
 );
 CREATE INDEX discovery_index_root ON discovery_index (root);
 
