@@ -98,6 +98,7 @@ class ErrorInfo(_Wire):
     """Why an instance failed: the message, the process exit code and the end of its log."""
 
     message: str
+    code: str = Field("engine_error", description="Error code, e.g. engine_start_failed.")
     exit_code: int | None = None
     log_tail: str = ""
 
@@ -115,6 +116,7 @@ class InstanceView(_Wire):
     gpus: list[int] = Field(default_factory=list)
     spec: EngineSpecView | None = Field(None, description="The engine config (None for external ones).")
     loras: list[str] = Field(default_factory=list, description="LoRA adapters loaded at runtime.")
+    sleep_level: int | None = Field(None, description="1 or 2 while sleeping.")
     started_at: float | None = None
     ready_at: float | None = None
     state_since: float = Field(description="Unix time of the last transition.")

@@ -15,9 +15,13 @@ from vllm_mcp.core.lifecycle import Event, State
 
 @dataclass(frozen=True)
 class FailureInfo:
-    """Why an instance failed: message, process exit code (if it exited) and its log tail."""
+    """Why an instance failed: message, process exit code (if it exited) and its log tail.
+
+    ``code`` is the error code of the ``EngineError`` it maps back to (``engine_start_failed``,
+    ``engine_start_timeout``, ``engine_crashed``, ``engine_error``)."""
 
     message: str
+    code: str = "engine_error"
     exit_code: int | None = None
     log_tail: str = ""
 
@@ -35,6 +39,7 @@ class InstanceRecord:
     log_path: str | None = None
     log_offset: int = 0  # byte offset where the current start's output begins
     loras: dict[str, str] = field(default_factory=dict)  # adapter name → path
+    sleep_level: int | None = None  # set while sleeping: a level-2 wake reloads weights
     started_at: float | None = None
     ready_at: float | None = None
     last_error: FailureInfo | None = None

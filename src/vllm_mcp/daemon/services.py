@@ -47,7 +47,18 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         settings.paths.state_dir.mkdir(parents=True, exist_ok=True)
         settings.log_dir.mkdir(parents=True, exist_ok=True)
-        return cls(settings=settings, db=Database(settings.db_path))
+        services = cls(settings=settings, db=Database(settings.db_path))
+        services._attach_supervisor()
+        return services
+
+    def _attach_supervisor(self) -> None:
+        # The supervisor sees persistence only through its repository protocol (store and
+        # supervisor are sibling layers): the composition root builds the store for it.
+        from vllm_mcp.store.instances import InstanceStore
+        from vllm_mcp.supervisor.supervisor import Supervisor
+
+        self.supervisor = Supervisor(self.settings, InstanceStore(self.db))
+        self.add_lifecycle(self.supervisor.start, self.supervisor.stop)
 
     def add_lifecycle(self, start: Hook | None = None, stop: Hook | None = None) -> None:
         """Register work for start-up (in order) and shutdown (in reverse order)."""

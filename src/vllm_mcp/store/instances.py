@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 _UPSERT = (
     "INSERT OR REPLACE INTO instances (name, model, spec, state, state_since, created_at, port, pid, "
-    "argv, log_path, log_offset, loras, started_at, ready_at, last_error, restarts) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "argv, log_path, log_offset, loras, sleep_level, started_at, ready_at, last_error, restarts) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -134,7 +134,9 @@ def _record_row(r: InstanceRecord) -> tuple[Any, ...]:
     error = None
     if r.last_error is not None:
         e = r.last_error
-        error = json.dumps({"message": e.message, "exit_code": e.exit_code, "log_tail": e.log_tail})
+        error = json.dumps(
+            {"message": e.message, "code": e.code, "exit_code": e.exit_code, "log_tail": e.log_tail}
+        )
     return (
         r.name,
         r.spec.model,
@@ -148,6 +150,7 @@ def _record_row(r: InstanceRecord) -> tuple[Any, ...]:
         r.log_path,
         r.log_offset,
         json.dumps(r.loras),
+        r.sleep_level,
         r.started_at,
         r.ready_at,
         error,
@@ -169,6 +172,7 @@ def _row_record(row: sqlite3.Row) -> InstanceRecord:
         log_path=row["log_path"],
         log_offset=row["log_offset"],
         loras=dict(json.loads(row["loras"])),
+        sleep_level=row["sleep_level"],
         started_at=row["started_at"],
         ready_at=row["ready_at"],
         last_error=FailureInfo(**error) if error else None,

@@ -13,9 +13,10 @@ CREATE TABLE instances (
     log_path TEXT,
     log_offset INTEGER NOT NULL DEFAULT 0,
     loras TEXT NOT NULL DEFAULT '{}', -- JSON {adapter name: path}
+    sleep_level INTEGER,              -- while sleeping: 1 or 2
     started_at REAL,
     ready_at REAL,
-    last_error TEXT,                  -- JSON {message, exit_code, log_tail}
+    last_error TEXT,                  -- JSON {message, code, exit_code, log_tail}
     restarts INTEGER NOT NULL DEFAULT 0
 );
 
