@@ -28,6 +28,11 @@ Params = Mapping[str, ParamValue]
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _loadavg() -> list[float] | None:
+    """Other engines on the box skew every timing: the record says how busy it was."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
 class Skip(Exception):
     """The entry cannot run on this machine (the message says why and what to do)."""
 
@@ -82,6 +87,7 @@ class Report:
     skipped: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     params: dict[str, dict[str, ParamValue]] = field(default_factory=dict)
+    loadavg_start: list[float] | None = field(default_factory=_loadavg)
 
     @property
     def exit_code(self) -> int:
@@ -93,7 +99,7 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {
             "started": self.started,
-            "machine": machine_info(),
+            "machine": {**machine_info(), "loadavg_start": self.loadavg_start, "loadavg_end": _loadavg()},
             "params": self.params,
             "rows": [r.to_json() for r in self.rows],
             "skipped": self.skipped,
@@ -189,6 +195,5 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "commit": commit,
     }
