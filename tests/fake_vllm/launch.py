@@ -17,7 +17,9 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from tests.testbed import REPO, RunningVllm, free_port, stop_group, wait_healthy
+import pytest
+
+from tests.testbed import REPO, RunningVllm, free_port, stop_group, tiny_model, wait_healthy
 
 FAKE_VLLM_BIN = Path(__file__).resolve().parent / "vllm"
 
@@ -97,3 +99,14 @@ def write_vllm_shim(directory: Path) -> Path:
     )
     shim.chmod(0o755)
     return shim
+
+
+@contextlib.contextmanager
+def contract_server(kind: str, request: pytest.FixtureRequest, log_dir: Path) -> Iterator[RunningVllm]:
+    """The server a contract-style test runs against: the session's real vLLM, or a fake
+    started like it (served name ``tiny``, the tiny model's path as root, LoRA on, 2 slots)."""
+    if kind == "real":
+        yield request.getfixturevalue("real_vllm")
+        return
+    with running_fake_vllm(log_dir, "--enable-lora", "--max-loras", "2", model=str(tiny_model())) as fake:
+        yield fake
