@@ -35,9 +35,11 @@ ADAPTER = "contract-lora"
 RELIED_ON: dict[str, str] = {
     "vllm:num_requests_running": "gauge",
     "vllm:num_requests_waiting": "gauge",
+    "vllm:num_requests_waiting_by_reason": "gauge",
     "vllm:kv_cache_usage_perc": "gauge",
     "vllm:engine_sleep_state": "gauge",
     "vllm:prompt_tokens": "counter",
+    "vllm:prompt_tokens_cached": "counter",
     "vllm:generation_tokens": "counter",
     "vllm:request_success": "counter",
     "vllm:prefix_cache_queries": "counter",
@@ -130,6 +132,8 @@ def test_unknown_route_is_fastapis_404(http: httpx.Client) -> None:
 
 
 def test_metrics_have_the_families_we_rely_on_labelled_engine_and_model_name(http: httpx.Client) -> None:
+    # One request first: some samples (lora_requests_info) appear only once the engine logged stats.
+    assert http.post("/v1/completions", json={"model": "tiny", "prompt": "hi", "max_tokens": 2}).is_success
     resp = http.get("/metrics")
     assert resp.headers["content-type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(resp.text)}
@@ -143,8 +147,13 @@ def test_metrics_have_the_families_we_rely_on_labelled_engine_and_model_name(htt
             assert sample.labels["engine"] == "0", sample
     reasons = {s.labels["finished_reason"] for s in families["vllm:request_success"].samples}
     assert {"stop", "length", "abort"} <= reasons
-    assert "vllm:cache_config_info" in families
-    assert "kv_cache_size_tokens" in families["vllm:cache_config_info"].samples[0].labels
+    cache_config = families["vllm:cache_config_info"].samples[0].labels
+    assert {"block_size", "num_gpu_blocks", "kv_cache_size_tokens", "engine"} <= set(cache_config)
+    (lora_sample,) = families["vllm:lora_requests_info"].samples  # LoRA is enabled on both
+    lora = lora_sample.labels
+    assert (lora["max_lora"], lora["running_lora_adapters"]) == ("2", "")
+    rejections = families["vllm:admission_rejections"].samples
+    assert {s.labels["reason"] for s in rejections} >= {"max_num_queued_reqs", "max_num_queued_tokens"}
 
 
 def test_inference_moves_the_token_counters(http: httpx.Client) -> None:

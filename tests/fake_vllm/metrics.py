@@ -154,6 +154,14 @@ class FakeMetrics:
         self.prefix_queries = counter("prefix_cache_queries", "Prefix cache queries, in tokens.")
         self.prefix_hits = counter("prefix_cache_hits", "Prefix cache hits, in tokens.")
         counter("num_preemptions", "Cumulative number of preemption from the engine.")
+        rejections = Counter(
+            "vllm:admission_rejections",
+            "Number of admission attempts rejected by a queue limit, by reason.",
+            ("model_name", "reason"),  # no engine label: the API server counts these
+            registry=reg,
+        )
+        for reason in ("max_num_queued_reqs", "max_num_queued_tokens"):
+            rejections.labels(model_name, reason)
         self.prompt_tokens = counter("prompt_tokens", "Number of prefill tokens processed.")
         counter("prompt_tokens_cached", "Number of cached prompt tokens (local + external).")
         self.generation_tokens = counter("generation_tokens", "Number of generation tokens processed.")
@@ -169,14 +177,17 @@ class FakeMetrics:
             for name, (doc, b) in _HISTOGRAMS.items()
         }
         self._cache_info(reg, kv_cache_tokens)
+        # With LoRA on, real vLLM declares this family at start but writes its one sample (value:
+        # a timestamp) only once the engine has logged stats, i.e. after the first request.
+        self._lora_info: Gauge | None = None
+        self._max_loras = str(max_loras)
         if max_loras is not None:
-            info = Gauge(
+            self._lora_info = Gauge(
                 "vllm:lora_requests_info",
                 "Running stats on lora requests.",
                 ("max_lora", "running_lora_adapters", "waiting_lora_adapters"),
                 registry=reg,
             )
-            info.labels(str(max_loras), "", "").set(time.time())
         self.set_sleep_level(None)
 
     @staticmethod
@@ -207,6 +218,8 @@ class FakeMetrics:
     def observe_request(
         self, *, prompt: int, generated: int, max_tokens: int, reason: str, ttft: float, e2e: float
     ) -> None:
+        if self._lora_info is not None:
+            self._lora_info.labels(self._max_loras, "", "").set(time.time())
         self.prompt_tokens.inc(prompt)
         self.prefix_queries.inc(prompt)
         self.generation_tokens.inc(generated)
