@@ -66,10 +66,11 @@ def build_app(engine: FakeEngine) -> Starlette:
     rng = random.Random(0)  # noqa: S311 - seeded on purpose: the same requests fail every run
 
     def guarded(handler: Handler) -> Handler:
-        """vLLM's --api-key guard: /v1/* only, ``{"error": "Unauthorized"}`` on a bad key."""
+        """vLLM's --api-key guard (``/v1/*`` only: ``{"error": "Unauthorized"}``), and bad bodies."""
 
         async def wrapped(request: Request) -> Response:
-            if cfg.api_key and request.headers.get("authorization") != f"Bearer {cfg.api_key}":
+            v1 = request.url.path.startswith("/v1")
+            if v1 and cfg.api_key and request.headers.get("authorization") != f"Bearer {cfg.api_key}":
                 return JSONResponse({"error": "Unauthorized"}, status_code=401)
             try:
                 return await handler(request)

@@ -235,6 +235,8 @@ def test_api_key_guards_v1_routes_only(tmp_path: Path) -> None:
         headers = {"Authorization": "Bearer sekrit"}
         assert httpx.get(fake.base_url + "/v1/models", headers=headers, timeout=5).status_code == 200
         assert httpx.get(fake.base_url + "/version", timeout=5).status_code == 200
+        tokenize = httpx.post(fake.base_url + "/tokenize", json={"prompt": "hi"}, timeout=5)
+        assert tokenize.status_code == 200  # real vLLM leaves /tokenize open too
 
 
 def test_sleep_and_wake_log_vllms_lines(tmp_path: Path) -> None:

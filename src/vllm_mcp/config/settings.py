@@ -231,6 +231,44 @@ class DiscoverySettings(_Section):
         return targets
 
 
+class OptimizerSettings(_Section):
+    """Memory planning: which GPUs to plan for, how much slack to keep, and calibration."""
+
+    gpus: str | None = Field(
+        None,
+        description="Planning inventory, e.g. '2xH100-80GB' or '1xRTX4090, 1xL4': used when NVML "
+        "finds no GPU, or always with prefer_declared (VLLM_MCP__OPTIMIZER__GPUS).",
+    )
+    prefer_declared: bool = Field(
+        False, description="Plan for the declared gpus even when NVML sees real ones."
+    )
+    safety_margin_gib: float = Field(
+        1.0, ge=0, le=64, description="Keep this much of each device free beyond the estimate."
+    )
+    check_before_load: bool = Field(
+        True, description="load-model refuses a config the estimator says cannot fit (unless forced)."
+    )
+    calibrate: bool = Field(
+        True, description="Record what vLLM reports after every start; correct later estimates."
+    )
+    calibration_window: int = Field(
+        5, ge=1, le=100, description="Latest starts (per model and vLLM version) a correction uses."
+    )
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus_parse(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            from vllm_mcp.core.gpu_catalog import parse_inventory
+            from vllm_mcp.errors import InvalidRequest
+
+            try:
+                parse_inventory(value)
+            except InvalidRequest as exc:
+                raise ValueError(exc.describe()) from None
+        return value or None
+
+
 class Settings(_Section):
     paths: PathsSettings = Field(default_factory=PathsSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
@@ -242,6 +280,7 @@ class Settings(_Section):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
 
     # Derived paths: one place that knows the layout of the state dir.
     @property
