@@ -17,7 +17,7 @@ from vllm_mcp.api.instances import InstanceView, LoadRequest, LogPage, PresetIn,
 from vllm_mcp.api.manager import MAX_WAIT_S, SwitchRequest, SwitchStatus
 from vllm_mcp.client.models_api import ModelsApi
 from vllm_mcp.core.lifecycle import State
-from vllm_mcp.errors import NotFound, VllmMcpError
+from vllm_mcp.errors import EngineStartFailed, NotFound, VllmMcpError
 from vllm_mcp.mcp import render
 from vllm_mcp.mcp.base import LONG_CALL_BUDGET_S, Backend, Reply, Tools
 
@@ -67,7 +67,22 @@ async def _wait_with_progress(
         step += 1
         if ctx is not None:
             await ctx.report_progress(step, None, f"{view.name}: {view.state.value}")
+    if view.state is State.FAILED:
+        raise _failure(view)
     return view
+
+
+def _failure(view: InstanceView) -> EngineStartFailed:
+    err = view.last_error
+    message = f"{view.name} failed" + (f": {err.message}" if err else "")
+    return EngineStartFailed(
+        message,
+        name=view.name,
+        exit_code=err.exit_code if err else None,
+        log_tail=err.log_tail if err else "",
+        hint="Read the log tail, fix the engine flags or the model, then load-model "
+        "again (get-model-logs pages back through the whole log).",
+    )
 
 
 def register(server: MCPServer, backend: Backend, *, server_name: str = SERVER_NAME) -> None:  # noqa: PLR0915
