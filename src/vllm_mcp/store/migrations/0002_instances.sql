@@ -1,7 +1,7 @@
 -- Supervised vLLM instances (one row per served name the daemon owns), every lifecycle
 -- transition, and named load presets. Specs are JSON (core.engine_spec.EngineSpec.to_dict).
 CREATE TABLE instances (
-    name TEXT PRIMARY KEY,            -- served name
+    name TEXT PRIMARY KEY NOT NULL,   -- served name
     model TEXT NOT NULL,
     spec TEXT NOT NULL,               -- JSON EngineSpec
     state TEXT NOT NULL,              -- core.lifecycle.State
@@ -32,7 +32,7 @@ CREATE TABLE instance_transitions (
 CREATE INDEX instance_transitions_by_instance ON instance_transitions (instance, id);
 
 CREATE TABLE presets (
-    name TEXT PRIMARY KEY,
+    name TEXT PRIMARY KEY NOT NULL,
     model TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
     spec TEXT NOT NULL,               -- JSON: the engine fields that were given (None = default)
