@@ -28,7 +28,14 @@ from vllm_mcp.optimizer.gpus import host_device, probe_nvml
 from vllm_mcp.optimizer.model_files import load_model_dims
 from vllm_mcp.optimizer.start_report import StartReport, cache_config_labels, parse_start_report
 
-__all__ = ["CalibrationEntry", "Database", "correction_for", "history", "record_start_report"]
+__all__ = [
+    "CalibrationEntry",
+    "Database",
+    "correction_for",
+    "history",
+    "latest_version",
+    "record_start_report",
+]
 
 
 class Database(Protocol):
@@ -200,6 +207,16 @@ def history(
         (*params, max(1, min(limit, 1000))),
     )
     return [_entry(r) for r in rows]
+
+
+def latest_version(db: Database, model_key: str) -> str | None:
+    """The vLLM version of the newest recorded start of ``model_key`` (the one installed now,
+    in practice): estimates are corrected with that version's history."""
+    rows = db.query(
+        "SELECT vllm_version FROM optimizer_calibration WHERE model_key = ? ORDER BY id DESC LIMIT 1",
+        (model_key,),
+    )
+    return str(rows[0]["vllm_version"]) if rows else None
 
 
 def correction_for(

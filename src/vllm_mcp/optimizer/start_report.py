@@ -10,7 +10,7 @@ Lines read (vLLM 0.3x; every one optional — a line that is missing leaves its 
     Estimated CUDA graph memory: 0.52 GiB total
     Graph capturing finished in 6 secs, took 0.53 GiB
     CUDA graph pool memory: 0.53 GiB (actual), 0.52 GiB (estimated), …
-    Explicitly set (0.06/7.96) GiB for KV cache on node 0.       (CPU backend)
+    Explicitly set (0.06/7.96) GiB for KV cache on node 0.       (CPU backend; or "Auto set")
     init engine (profile, create kv cache, warmup model) took 12.34 s
 
 With tensor parallelism every worker logs its own line; the largest value (the busiest rank) is
@@ -40,7 +40,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "graph_estimate": re.compile(rf"Estimated CUDA graph memory: {_NUM} GiB"),
     "graph_took": re.compile(rf"Graph capturing finished in {_NUM} secs, took {_NUM} GiB"),
     "graph_pool": re.compile(rf"CUDA graph pool memory: {_NUM} GiB \(actual\)"),
-    "cpu_kv": re.compile(rf"Explicitly set \({_NUM}/{_NUM}\) GiB for KV cache"),
+    "cpu_kv": re.compile(rf"(?:Explicitly|Auto) set \({_NUM}/{_NUM}\) GiB for KV cache"),
     "init_engine": re.compile(rf"init engine \(profile, create kv cache, warmup model\) took {_NUM} s"),
 }
 
