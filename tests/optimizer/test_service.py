@@ -177,6 +177,6 @@ async def test_the_start_hook_records_calibration_and_later_estimates_use_it(tmp
     await opt.on_engine_started(view, (DATA / "vllm-cpu-fp32-len2000.log").read_text())
     (entry,) = opt.calibration_history(spec.model)
     assert entry.observation.reported_kv_tokens == entry.observation.predicted_kv_tokens == 64_000
-    assert opt.correction(spec.model, HOST).samples == 1
+    assert opt.correction(spec.model, "cpu").samples == 1
     await opt.on_engine_started(view, "garbage")  # nothing to learn: no row, no error
     assert len(opt.calibration_history()) == 1

@@ -19,6 +19,7 @@ from vllm_mcp.config import Settings
 from vllm_mcp.store import Database
 
 if TYPE_CHECKING:
+    from vllm_mcp.discovery.service import Discovery
     from vllm_mcp.scheduler.switch import Switcher
     from vllm_mcp.supervisor.supervisor import Supervisor
 
@@ -42,6 +43,13 @@ class Services:
         switcher = Switcher(self.supervisor)
         self._on_stop.insert(0, switcher.close)
         return switcher
+
+    @cached_property
+    def discovery(self) -> Discovery:
+        """Models on disk and running vLLM servers (built on first use; nothing to stop)."""
+        from vllm_mcp.daemon.discovery_service import build_discovery
+
+        return build_discovery(self.settings, self.db)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:

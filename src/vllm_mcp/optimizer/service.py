@@ -34,7 +34,7 @@ from vllm_mcp.optimizer.model_files import load_model_dims
 if TYPE_CHECKING:
     from vllm_mcp.api.instances import InstanceView
 
-__all__ = ["FitResult", "Inventory", "Optimizer", "RunningEngine"]
+__all__ = ["FitResult", "Inventory", "Optimizer", "PlacementSpec", "RunningEngine", "running_engines"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,20 @@ class FitResult:
 RunningSource = Callable[[], Awaitable[Sequence[RunningEngine]]]
 
 
+def running_engines(views: Sequence[InstanceView]) -> list[RunningEngine]:
+    """The instances that hold memory now (live states, ours: external ones have no spec)."""
+    from vllm_mcp.core.lifecycle import LIVE_STATES
+
+    out = []
+    for view in views:
+        if view.spec is None or view.state not in LIVE_STATES:
+            continue
+        spec = EngineSpec.from_dict(view.spec.model_dump())
+        gpus = tuple(view.gpus) or spec.gpus
+        out.append(RunningEngine(view.name, spec.model, EngineConfig.from_spec(spec), gpus))
+    return out
+
+
 async def _nothing_running() -> Sequence[RunningEngine]:
     return ()
 
@@ -137,7 +151,8 @@ class Optimizer:
         cache = self.settings.models.cache_dir or self.settings.discovery.hf_cache_dir
         return load_model_dims(model, cache)
 
-    def correction(self, model: str, device: Device) -> Correction:
+    def correction(self, model: str, platform: str) -> Correction:
+        """What later estimates of ``model`` on ``platform`` ("cuda", "cpu") learn from its starts."""
         s = self.settings.optimizer
         if not s.calibrate:
             return Correction()
@@ -145,7 +160,7 @@ class Optimizer:
         if version is None:
             return Correction()
         return calibration.correction_for(
-            self.db, model, version, platform=device.platform, window=s.calibration_window
+            self.db, model, version, platform=platform, window=s.calibration_window
         )
 
     def _cpu_config(self, config: EngineConfig, device: Device) -> EngineConfig:
@@ -177,7 +192,7 @@ class Optimizer:
             device,
             target_concurrency=concurrency,
             safety_margin_bytes=self.safety_margin_bytes,
-            correction=self.correction(model, device),
+            correction=self.correction(model, device.platform),
         )
 
     def recommend(
@@ -199,7 +214,7 @@ class Optimizer:
             preference=preference,
             utilization=self.settings.engine_defaults.gpu_memory_utilization,
             safety_margin_bytes=self.safety_margin_bytes,
-            correction=self.correction(model, inv.devices[0]),
+            correction=self.correction(model, inv.devices[0].platform),
         )
 
     def plan(self, requests: Sequence[PlacementSpec], *, gpus: str | None = None) -> PlacementPlan:
@@ -244,7 +259,7 @@ class Optimizer:
             tight,
             target_concurrency=concurrency,
             safety_margin_bytes=self.safety_margin_bytes,
-            correction=self.correction(spec.model, tight),
+            correction=self.correction(spec.model, tight.platform),
         )
         rec = None
         if not est.fits:  # what would fit on the whole inventory, as it is used now
