@@ -4,7 +4,7 @@ Control-API routes (documented in docs/discovery.md):
 
     GET  /v1/discovery/models?name=&architecture=&quantization=&max_weight_bytes=&kind=&status=
                               &offset=&limit=                         → ModelPage
-    GET  /v1/discovery/model?id=<model id>                            → DiscoveredModel
+    GET  /v1/discovery/model?id=<model id>                            → ModelDetail
     POST /v1/discovery/assess     AssessRequest                       → Assessment
     POST /v1/discovery/endpoints  EndpointQuery                       → EndpointScan
     POST /v1/discovery/refresh    RefreshRequest                      → RefreshResult
@@ -42,6 +42,8 @@ class ChatTemplateInfo(_Wire):
     mentions_tools: bool = Field(False, description="The template renders a `tools` list.")
     tool_call_format: str | None = Field(None, description="The tool-call syntax the template emits.")
     reasoning_format: str | None = Field(None, description="The reasoning syntax, e.g. <think> blocks.")
+    tool_call_parser: str | None = Field(None, description="vLLM --tool-call-parser for that syntax.")
+    reasoning_parser: str | None = Field(None, description="vLLM --reasoning-parser for that syntax.")
 
 
 class GenerationDefaults(_Wire):
@@ -132,8 +134,16 @@ class ModelPage(_Wire):
     roots: list[ScanRootInfo]
 
 
+class ModelDetail(_Wire):
+    model: DiscoveredModel
+    hub_status: str = Field(description="online, offline (showing local metadata), cached, or disabled.")
+
+
 class AssessRequest(_Wire):
     model: str = Field(min_length=1, description="A discovered model id (see discover-models).")
+    gpus: str | None = Field(
+        None, description="Check against a declared inventory instead, e.g. '1xH100-80GB' or '2xRTX4090'."
+    )
     gpu_memory_gib: list[float] | None = Field(
         None, description="Check against GPUs of these sizes instead of (or when there are no) local GPUs."
     )

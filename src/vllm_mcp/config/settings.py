@@ -169,7 +169,7 @@ class StoreSettings(_Section):
     compression: bool = Field(True, description="zstd-compress snapshots (ENABLE_COMPRESSION).")
 
 
-_PROBE_TARGET = re.compile(
+PROBE_TARGET_RE = re.compile(
     r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<lo>\d{1,5})(?:-(?P<hi>\d{1,5}))?$"
 )
 MAX_PROBE_PORTS = 4096
@@ -219,7 +219,7 @@ class DiscoverySettings(_Section):
     def _targets_parse(cls, targets: list[str]) -> list[str]:
         total = 0
         for target in targets:
-            m = _PROBE_TARGET.match(target)
+            m = PROBE_TARGET_RE.match(target)
             if m is None:
                 raise ValueError(f"probe target {target!r} is not host:port or host:first-last")
             lo, hi = int(m["lo"]), int(m["hi"] or m["lo"])

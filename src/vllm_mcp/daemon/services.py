@@ -20,6 +20,7 @@ from vllm_mcp.store import Database
 
 if TYPE_CHECKING:
     from vllm_mcp.discovery.service import Discovery
+    from vllm_mcp.optimizer.service import Optimizer, RunningEngine
     from vllm_mcp.scheduler.switch import Switcher
     from vllm_mcp.supervisor.supervisor import Supervisor
 
@@ -51,6 +52,16 @@ class Services:
 
         return build_discovery(self.settings, self.db)
 
+    @cached_property
+    def optimizer(self) -> Optimizer:
+        """Memory estimates, recommendations, placement, fit checks, calibration (docs/optimizer.md)."""
+        from vllm_mcp.optimizer.service import Optimizer, running_engines
+
+        async def running() -> list[RunningEngine]:
+            return running_engines(await self.supervisor.list())
+
+        return Optimizer(self.settings, self.db, running=running)
+
     @classmethod
     def build(cls, settings: Settings) -> Services:
         settings.paths.state_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +76,9 @@ class Services:
         from vllm_mcp.store.instances import InstanceStore
         from vllm_mcp.supervisor.supervisor import Supervisor
 
-        self.supervisor = Supervisor(self.settings, InstanceStore(self.db))
+        self.supervisor = Supervisor(
+            self.settings, InstanceStore(self.db), on_started=self.optimizer.on_engine_started
+        )
         self.add_lifecycle(self.supervisor.start, self.supervisor.stop)
 
     def add_lifecycle(self, start: Hook | None = None, stop: Hook | None = None) -> None:

@@ -56,38 +56,38 @@ def _reasoning(template: str, model_type: str | None) -> tuple[str | None, str |
 
 
 def analyse(template: str | None, source: str | None, model_type: str | None) -> ChatTemplateInfo:
-    """Describe a chat template (``None`` → not present)."""
+    """Describe a chat template (``None`` → not present), with the parsers its syntax needs.
+
+    A tool parser is only named when the template renders tools at all.
+    """
     if not template:
         return ChatTemplateInfo(present=False)
     tool = next((r for r in TOOL_RULES if all(m in template for m in r.markers)), None)
-    _, reasoning_label = _reasoning(template, model_type)
+    reasoning, reasoning_label = _reasoning(template, model_type)
+    mentions_tools = "tools" in template
     return ChatTemplateInfo(
         present=True,
         source=source,
-        mentions_tools="tools" in template,
+        mentions_tools=mentions_tools,
         tool_call_format=tool.label if tool else None,
         reasoning_format=reasoning_label,
+        tool_call_parser=tool.parser if tool and mentions_tools else None,
+        reasoning_parser=reasoning,
     )
 
 
 def suggest(
-    template: str | None,
-    model_type: str | None,
+    info: ChatTemplateInfo | None,
     tool_parsers: Collection[str] | None,
     reasoning_parsers: Collection[str] | None,
 ) -> tuple[str | None, str | None]:
-    """(tool-call parser, reasoning parser) for a template; ``None`` where none fits.
+    """(tool-call parser, reasoning parser) the installed vLLM can use for this template.
 
-    ``*_parsers`` are the names the installed vLLM registers (``None``: unknown, trust the
-    rules). A tool parser is only suggested when the template renders tools at all.
+    ``*_parsers`` are the names that vLLM registers (``None``: unknown, trust the rules).
     """
-    if not template:
+    if info is None or not info.present:
         return None, None
-    tool: str | None = None
-    if "tools" in template:
-        rule = next((r for r in TOOL_RULES if all(m in template for m in r.markers)), None)
-        tool = rule.parser if rule else None
-    reasoning, _ = _reasoning(template, model_type)
+    tool, reasoning = info.tool_call_parser, info.reasoning_parser
     if tool and tool_parsers is not None and tool not in tool_parsers:
         tool = None
     if reasoning and reasoning_parsers is not None and reasoning not in reasoning_parsers:
