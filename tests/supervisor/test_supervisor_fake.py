@@ -62,7 +62,7 @@ async def test_load_returns_at_once_then_becomes_ready(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, extra_env={"FAKE_VLLM_START_DELAY": "1.5"})
     model = fake_model(tmp_path)
     async with running_supervisor(settings) as sup:
-        with sup.events("fake") as events:  # type: ignore[attr-defined]
+        with sup.events("fake") as events:
             began = time.monotonic()
             view = await sup.load(_spec(model))
             assert time.monotonic() - began < 1.0
@@ -272,7 +272,7 @@ async def test_crash_of_a_ready_instance_is_seen_within_two_seconds(tmp_path: Pa
         await sup.wait_ready("fake", 30)
         assert view.pid is not None
         assert len(group_alive(view.pid)) == 2
-        with sup.events("fake") as events:  # type: ignore[attr-defined]
+        with sup.events("fake") as events:
             os.kill(view.pid, signal.SIGKILL)  # the API server only: EngineCore would be orphaned
             began = time.monotonic()
             event = await events.get(2.0)

@@ -21,15 +21,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from vllm_mcp.api.instances import InstanceEvent, InstanceView
-from vllm_mcp.config import Settings
+from vllm_mcp.api.instances import InstanceEvent
 from vllm_mcp.core.engine_spec import EngineSpec
 from vllm_mcp.core.instance import FailureInfo, InstanceRecord, Transition
 from vllm_mcp.core.lifecycle import LIVE_STATES, Event, State, next_state
@@ -38,44 +35,20 @@ from vllm_mcp.errors import (
     Conflict,
     EngineError,
     EngineStartFailed,
-    InvalidRequest,
-    NotFound,
     UpstreamHTTPError,
     VllmMcpError,
 )
-from vllm_mcp.supervisor import engine_ops
-from vllm_mcp.supervisor.events import EventBus
+from vllm_mcp.supervisor import engine_ops, lora
+from vllm_mcp.supervisor.deps import ActorDeps, run_start_hook
 from vllm_mcp.supervisor.launch import build_argv, child_env, resolve_vllm_bin
 from vllm_mcp.supervisor.logs import begin_log, read_from, read_tail
-from vllm_mcp.supervisor.process import Child, Spawner, terminate_group
-from vllm_mcp.supervisor.repository import InstanceRepository
+from vllm_mcp.supervisor.process import Child, terminate_group
 from vllm_mcp.supervisor.views import base_url, to_view
 
 log = logging.getLogger(__name__)
 
-#: Called after each successful start with the instance and the log text of that start.
-StartHook = Callable[[InstanceView, str], Awaitable[None]]
 REMNANT_GRACE_S = 3.0  # after the leader died by itself: SIGTERM the rest, this long, SIGKILL
 STABLE_AFTER_S = 60.0  # ready this long before a crash: the crash-restart streak starts over
-
-
-async def no_start_hook(view: InstanceView, log_text: str) -> None:
-    """The default start hook: nothing (the optimizer wires its calibration here)."""
-
-
-@dataclass
-class ActorDeps:
-    settings: Settings
-    repo: InstanceRepository
-    bus: EventBus
-    spawner: Spawner
-    clock: Callable[[], float]
-    transport: httpx.AsyncBaseTransport | None
-    on_started: StartHook
-    platform: str
-    #: (instance, required port or None, preferred port or None) → a port free for it
-    reserve_port: Callable[[str, int | None, int | None], int]
-    retire: Callable[[InstanceActor], None]
 
 
 @dataclass
@@ -239,39 +212,20 @@ class InstanceActor:
         return self._record
 
     async def _do_load_lora(self, lora_name: str, lora_path: str) -> InstanceRecord:
-        self._check_lora_ready()
-        known = self._record.loras.get(lora_name)
-        if known == lora_path:
-            return self._record
-        if known is not None:
-            raise Conflict(
-                f"adapter {lora_name} is already loaded on {self.name} from {known}",
-                hint="Unload it first, or load the new one under another name.",
-            )
-        if lora_name == self.name:
-            raise InvalidRequest(
-                f"lora_name: {lora_name} is the instance's own served name", field="lora_name"
-            )
-        await self._vllm().load_lora(lora_name, lora_path)
-        self._save(loras={**self._record.loras, lora_name: lora_path})
-        self._progress(f"LoRA adapter {lora_name} loaded from {lora_path}")
+        if lora.needs_load(self._record, lora_name, lora_path):
+            await self._vllm().load_lora(lora_name, lora_path)
+            self._save(loras={**self._record.loras, lora_name: lora_path})
+            self._progress(f"LoRA adapter {lora_name} loaded from {lora_path}")
         return self._record
 
     async def _do_unload_lora(self, lora_name: str) -> InstanceRecord:
-        if lora_name not in self._record.loras:
-            known = ", ".join(sorted(self._record.loras)) or "none"
-            raise NotFound(
-                f"no adapter {lora_name} is loaded on {self.name}",
-                hint=f"loaded adapters: {known}",
-            )
-        self._check_lora_ready()
+        lora.check_unload(self._record, lora_name)
         try:
             await self._vllm().unload_lora(lora_name)
         except UpstreamHTTPError as exc:
             if exc.status != 404:  # 404: vLLM no longer has it, which is what we want
                 raise
-        loras = {k: v for k, v in self._record.loras.items() if k != lora_name}
-        self._save(loras=loras)
+        self._save(loras={k: v for k, v in self._record.loras.items() if k != lora_name})
         self._progress(f"LoRA adapter {lora_name} unloaded")
         return self._record
 
@@ -316,7 +270,7 @@ class InstanceActor:
         self._transition(Event.BECAME_READY, ready_at=self._deps.clock())
         view = to_view(self._record, self._deps.settings.engine.host)
         text = read_from(Path(self._record.log_path or ""), self._record.log_offset)
-        self._spawn_helper(_run_hook(self._deps.on_started, view, text))
+        self._spawn_helper(run_start_hook(self._deps.on_started, view, text))
 
     async def _do_start_timeout(self) -> None:
         if self._record.state is not State.STARTING:
@@ -346,8 +300,9 @@ class InstanceActor:
 
     async def _launch(self, spec: EngineSpec, port: int, *, restarts: int | None = None) -> InstanceRecord:
         settings = self._deps.settings
-        argv = build_argv(resolve_vllm_bin(settings), spec, host=settings.engine.host, port=port,
-                          platform=self._deps.platform)  # fmt: skip
+        next_state(self._record.state, Event.START)  # off the table: raise before spawning
+        vllm = resolve_vllm_bin(settings)
+        argv = build_argv(vllm, spec, host=settings.engine.host, port=port, platform=self._deps.platform)
         log_path, offset = begin_log(settings.log_dir, spec.served_name, argv, self._deps.clock())
         self._generation += 1
         changes: dict[str, Any] = {
@@ -365,8 +320,8 @@ class InstanceActor:
         if restarts is not None:
             changes["restarts"] = restarts
         try:
-            child = await self._deps.spawner(argv, env=child_env(settings, spec), cwd=log_path.parent,
-                                             log_path=log_path)  # fmt: skip
+            env = child_env(settings, spec)
+            child = await self._deps.spawner(argv, env=env, cwd=log_path.parent, log_path=log_path)
         except EngineStartFailed as exc:
             self._transition(Event.START, **changes)
             self._fail(Event.START_FAILED, FailureInfo(exc.message, exc.code, None, ""))
@@ -451,19 +406,6 @@ class InstanceActor:
         path = self._record.log_path
         return read_tail(Path(path), self._record.log_offset) if path else ""
 
-    def _check_lora_ready(self) -> None:
-        if not self.spec.enable_lora:
-            raise InvalidRequest(
-                f"{self.name} was started without LoRA support",
-                hint="Load the model again with enable_lora=true (and max_lora_rank ≥ the adapter's).",
-                field="enable_lora",
-            )
-        if self._record.state is not State.READY:
-            raise Conflict(
-                f"{self.name} is {self._record.state.value}; adapters change only while it is ready",
-                hint="Wait until it is ready (wait-for-model), or wake it first.",
-            )
-
     def _vllm(self) -> VllmClient:
         if self._client is None:
             self._new_client()
@@ -544,10 +486,3 @@ def _settle(
     else:
         assert result is not None
         fut.set_result(result)
-
-
-async def _run_hook(hook: StartHook, view: InstanceView, text: str) -> None:
-    try:
-        await hook(view, text)
-    except Exception:
-        log.exception("start hook failed for %s", view.name)

@@ -21,14 +21,14 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from vllm_mcp.api.instances import InstanceEvent, InstanceView, LoadRequest, LogPage, PresetIn, PresetView
+from vllm_mcp.api.instances import InstanceView, LoadRequest, LogPage, PresetIn, PresetView
 from vllm_mcp.config import Settings
 from vllm_mcp.core.engine_spec import EngineSpec
 from vllm_mcp.core.instance import InstanceRecord
@@ -43,8 +43,9 @@ from vllm_mcp.errors import (
     NotFound,
 )
 from vllm_mcp.supervisor import recovery
-from vllm_mcp.supervisor.actor import ActorDeps, InstanceActor, StartHook, no_start_hook
-from vllm_mcp.supervisor.events import EventBus
+from vllm_mcp.supervisor.actor import InstanceActor
+from vllm_mcp.supervisor.deps import ActorDeps, StartHook, no_start_hook
+from vllm_mcp.supervisor.events import EventBus, Subscription
 from vllm_mcp.supervisor.external import ExternalInstance
 from vllm_mcp.supervisor.launch import check_lora_path, check_model_source, detect_platform, resolve_vllm_bin
 from vllm_mcp.supervisor.logs import log_path_for, read_page
@@ -52,7 +53,7 @@ from vllm_mcp.supervisor.process import AdoptedChild, Spawner, check_port, pick_
 from vllm_mcp.supervisor.repository import InstanceRepository
 from vllm_mcp.supervisor.views import to_view
 
-__all__ = ["StartHook", "Supervisor"]
+__all__ = ["StartHook", "Subscription", "Supervisor"]
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +290,7 @@ class Supervisor:
             raise self._not_found(name)
         return await asyncio.to_thread(read_page, path, tail_lines=tail_lines, before=before)
 
-    def events(self, name: str | None = None) -> AsyncIterator[InstanceEvent]:
+    def events(self, name: str | None = None) -> Subscription:
         """Transitions (and progress notes) of ``name`` (all when None) from now on, as they
         happen. Registered at once; close it (``with``/``aclose``) to unsubscribe."""
         return self._bus.subscribe(name)
