@@ -6,11 +6,12 @@ an ``ENTRY = Entry(name=..., description=..., run=run, defaults={...})``, then l
 
 from __future__ import annotations
 
-from bench.entries import cold_start, manager, metrics_parse
+from bench.entries import cold_start, discovery, manager, metrics_parse
 from bench.harness import Entry
 
 ENTRIES: list[Entry] = [
     metrics_parse.ENTRY,
     cold_start.ENTRY,
     manager.ENTRY,
+    discovery.ENTRY,
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,11 +61,11 @@ def _json(path: Path) -> Any:
     """Parsed JSON of a small file; ``FormatError`` with a readable reason otherwise."""
     try:
         with path.open("rb") as fh:
-            raw = fh.read(MAX_JSON_BYTES + 1)
+            if os.fstat(fh.fileno()).st_size > MAX_JSON_BYTES:  # read(n) would allocate n bytes
+                raise FormatError(f"{path.name}: larger than {MAX_JSON_BYTES} bytes")
+            raw = fh.read()
     except OSError as exc:
         raise FormatError(f"{path.name}: cannot read ({exc.strerror or exc})") from exc
-    if len(raw) > MAX_JSON_BYTES:
-        raise FormatError(f"{path.name}: larger than {MAX_JSON_BYTES} bytes")
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

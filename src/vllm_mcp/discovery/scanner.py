@@ -30,7 +30,6 @@ from vllm_mcp.discovery.folder import DirContext, FileStat, read_dir
 HF_REPO_PREFIX = "models--"
 SKIP_PREFIXES = (".", "datasets--", "spaces--", "__pycache__")
 SNAPSHOT_DEPTH = 2  # files in a snapshot and one folder below (e.g. a GGUF repo's quant folders)
-MODEL_MARKERS = ("config.json", "adapter_config.json")
 
 
 @dataclass(frozen=True)
@@ -68,10 +67,14 @@ class ScanOutcome:
 
 @dataclass
 class _Unit:
-    path: Path
+    path: str
     hf: bool
-    stats: dict[str, FileStat] = field(default_factory=dict)  # plain folder: its files
+    entries: list[os.DirEntry[str]] = field(default_factory=list)  # plain folder: its scandir
+    raw: list[tuple[str, int, int, bool]] = field(default_factory=list)  # (name, size, mtime, ok)
     fingerprint: str = ""
+
+    def stats(self) -> dict[str, FileStat]:
+        return {name: FileStat(size, mtime, ok) for name, size, mtime, ok in self.raw}
 
 
 def _stat(entry: os.DirEntry[str]) -> FileStat:
@@ -104,8 +107,22 @@ def _digest(parts: list[str]) -> str:
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
 
-def _plain_fingerprint(stats: Mapping[str, FileStat]) -> str:
-    return _digest([f"{n}\t{s.size}\t{s.mtime_ns}\t{s.ok}" for n, s in sorted(stats.items())])
+def _raw_stats(entries: list[os.DirEntry[str]]) -> list[tuple[str, int, int, bool]]:
+    """(name, size, mtime_ns, ok) of the files among ``entries`` — the hot path of a rescan:
+    one ``stat`` per file, no objects beyond the tuple."""
+    out = []
+    for entry in entries:
+        name = entry.name
+        if name[0] == "." or entry.is_dir():
+            continue
+        try:
+            st = entry.stat()
+        except OSError:
+            out.append((name, 0, 0, False))
+            continue
+        out.append((name, st.st_size, st.st_mtime_ns, True))
+    out.sort()
+    return out
 
 
 def _hf_fingerprint(repo: Path) -> str:
@@ -124,34 +141,37 @@ def _hf_fingerprint(repo: Path) -> str:
     return _digest(sorted(parts))
 
 
-def _walk(root: Path, depth: int) -> Iterator[_Unit]:
-    """Units under a root, ``depth`` folder levels deep; HF repos are recognised anywhere."""
+def _walk(root: str, depth: int) -> Iterator[_Unit]:
+    """Units under a root, ``depth`` folder levels deep; HF repos are recognised anywhere.
+
+    A plain unit keeps the ``scandir`` entries it was recognised by, so a rescan lists each
+    model folder once."""
     try:
         with os.scandir(root) as it:
             entries = list(it)
     except OSError:
         return
     names = {e.name for e in entries}
-    if any(m in names for m in MODEL_MARKERS):
-        yield _Unit(root, hf=False)
+    if "config.json" in names or "adapter_config.json" in names:
+        yield _Unit(root, hf=False, entries=entries)
         return
     if any(n.endswith(".gguf") for n in names):
-        yield _Unit(root, hf=False)
+        yield _Unit(root, hf=False, entries=entries)
     for entry in entries:
         if entry.name.startswith(SKIP_PREFIXES) or not entry.is_dir():
             continue
         if entry.name.startswith(HF_REPO_PREFIX):
-            yield _Unit(Path(entry.path), hf=True)
+            yield _Unit(entry.path, hf=True)
         elif depth > 0:
-            yield from _walk(Path(entry.path), depth - 1)
+            yield from _walk(entry.path, depth - 1)
 
 
 def _fingerprint(unit: _Unit) -> None:
     if unit.hf:
-        unit.fingerprint = _hf_fingerprint(unit.path)
+        unit.fingerprint = _hf_fingerprint(Path(unit.path))
     else:
-        unit.stats = {n: s for n, s in _files(unit.path, 1).items()}
-        unit.fingerprint = _plain_fingerprint(unit.stats)
+        unit.raw = _raw_stats(unit.entries)
+        unit.fingerprint = _digest([f"{n}\t{size}\t{mtime}\t{ok}" for n, size, mtime, ok in unit.raw])
 
 
 def _read_refs(repo: Path) -> dict[str, str]:
@@ -220,10 +240,11 @@ def read_hf_repo(repo: Path, root: str) -> list[DiscoveredModel]:
 
 
 def _read_unit(unit: _Unit, root: str) -> list[DiscoveredModel]:
+    path = Path(unit.path)
     if unit.hf:
-        return read_hf_repo(unit.path, root)
-    ctx = DirContext(id_base=str(unit.path), name=unit.path.name, source="local", root=root)
-    return read_dir(unit.path, unit.stats, ctx)
+        return read_hf_repo(path, root)
+    ctx = DirContext(id_base=unit.path, name=path.name, source="local", root=root)
+    return read_dir(path, unit.stats(), ctx)
 
 
 def scan(roots: list[ScanRoot], previous: Mapping[str, IndexRow], *, depth: int = 3) -> ScanOutcome:
@@ -235,8 +256,8 @@ def scan(roots: list[ScanRoot], previous: Mapping[str, IndexRow], *, depth: int 
     infos: list[ScanRootInfo] = []
     for root in roots:
         found = 0
-        for unit in _walk(root.path, depth):
-            key = str(unit.path)
+        for unit in _walk(str(root.path), depth):
+            key = unit.path
             if key in rows:
                 continue  # reachable from two roots: the first one wins
             _fingerprint(unit)
