@@ -12,6 +12,7 @@ from vllm_mcp.mcp.base import Backend, new_server
 #: short name → module path. Each module has SERVER_NAME, INSTRUCTIONS and register(server, backend).
 SERVERS: dict[str, str] = {
     "model-manager": "vllm_mcp.mcp.model_manager",
+    "resource-optimizer": "vllm_mcp.mcp.resource_optimizer",
 }
 
 BUNDLE_NAME = "vllm-mcp"
