@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vllm_mcp import __version__
-from vllm_mcp.cli import cmd_config, cmd_daemon, cmd_mcp, cmd_models, cmd_optimizer
+from vllm_mcp.cli import cmd_config, cmd_daemon, cmd_discover, cmd_mcp, cmd_models, cmd_optimizer
 from vllm_mcp.cli.common import print_error
 from vllm_mcp.errors import VllmMcpError
 
-COMMANDS = [cmd_daemon, cmd_models, cmd_optimizer, cmd_mcp, cmd_config]
+COMMANDS = [cmd_daemon, cmd_models, cmd_optimizer, cmd_discover, cmd_mcp, cmd_config]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -160,7 +160,10 @@ def run_python(python: Path, script: str, timeout: float) -> tuple[int, str, str
 
 
 def installed_version(python: Path, timeout: float = VERSION_TIMEOUT_S) -> str | None:
-    code, out, _ = run_python(python, VERSION_SCRIPT, timeout)
+    try:
+        code, out, _ = run_python(python, VERSION_SCRIPT, timeout)
+    except OSError:  # not executable, bad interpreter line, …
+        return None
     lines = out.strip().splitlines()
     return lines[-1].strip() if code == 0 and lines else None
 

@@ -7,13 +7,15 @@ thread), the vLLM registry answer and the hub cache. Contracts:
   caller's thread, in one transaction. A listing older than ``rescan_interval_s`` triggers an
   incremental rescan first (stat only when nothing changed: ~ms).
 - The registry probe (seconds) runs at most once per vLLM version (SQLite) and once per daemon
-  life (memory), behind its own lock so concurrent callers share one probe.
+  life (memory), as one background task that concurrent callers share; an assessment waits for
+  it at most ``REGISTRY_WAIT_S`` and otherwise answers from the labelled bundled list.
 - Hub calls never make a request fail: offline is a status string. After an offline answer the
   hub is not asked again for ``HUB_OFFLINE_BACKOFF_S``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections import Counter
@@ -42,7 +44,7 @@ from vllm_mcp.core.gpu_catalog import Device, parse_inventory
 from vllm_mcp.discovery import hub, store
 from vllm_mcp.discovery.assess import assess, declared_gpus
 from vllm_mcp.discovery.endpoints import TransportFactory, discover, targets_from_settings
-from vllm_mcp.discovery.registry import Registry, load_registry
+from vllm_mcp.discovery.registry import Registry, bundled, load_registry
 from vllm_mcp.discovery.scanner import IndexRow, ScanOutcome, ScanRoot, scan
 from vllm_mcp.discovery.store import SqlDb
 from vllm_mcp.errors import NotFound
@@ -50,6 +52,9 @@ from vllm_mcp.errors import NotFound
 #: () → (devices to assess against, why there are none). The daemon wires NVML + host memory.
 DeviceSource = Callable[[], tuple[Sequence[Device], str | None]]
 HUB_OFFLINE_BACKOFF_S = 300.0
+#: An assessment waits this long for a first registry probe, then answers from the bundled list
+#: (labelled) so that a tool call stays well inside an MCP client's ~60 s budget.
+REGISTRY_WAIT_S = 30.0
 
 
 def scan_roots(settings: Settings, env: Mapping[str, str]) -> list[ScanRoot]:
@@ -121,7 +126,7 @@ class Discovery:
         self._devices = devices
         self._transport_factory = transport_factory
         self._scan_lock = anyio.Lock()
-        self._registry_lock = anyio.Lock()
+        self._registry_task: asyncio.Future[Registry] | None = None
         self._rows: dict[str, IndexRow] | None = None
         self._entries: list[DiscoveredModel] = []
         self._roots: list[ScanRootInfo] = []
@@ -264,16 +269,28 @@ class Discovery:
             registry=registry,
         )
 
-    async def registry(self, *, refresh: bool = False) -> Registry:
-        async with self._registry_lock:
-            if self._registry is None or refresh:
-                self._registry = await load_registry(
-                    self.settings.engine.vllm_bin,
-                    self.db,
-                    timeout=self.settings.discovery.registry_timeout_s,
-                    refresh=refresh,
-                )
+    async def registry(self, *, refresh: bool = False, wait_s: float | None = None) -> Registry:
+        """The installed vLLM's registry. One probe at a time runs in the background; a caller
+        that cannot wait longer than ``wait_s`` gets the bundled list, labelled, meanwhile."""
+        if self._registry is not None and not refresh:
             return self._registry
+        task = self._registry_task
+        if task is None or task.done() or refresh:
+            task = self._registry_task = asyncio.ensure_future(self._load_registry(refresh))
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), wait_s)
+        except TimeoutError:
+            return bundled("the installed vLLM is still being asked (first time: ~10 s); retry shortly")
+
+    async def _load_registry(self, refresh: bool) -> Registry:
+        registry = await load_registry(
+            self.settings.engine.vllm_bin,
+            self.db,
+            timeout=self.settings.discovery.registry_timeout_s,
+            refresh=refresh,
+        )
+        self._registry = registry
+        return registry
 
     async def assess(self, request: AssessRequest) -> Assessment:
         entry = await self.find(request.model)
@@ -285,7 +302,7 @@ class Discovery:
         else:
             devices, note = self._devices()
         util = request.gpu_memory_utilization or self.settings.engine_defaults.gpu_memory_utilization
-        registry = await self.registry()
+        registry = await self.registry(wait_s=REGISTRY_WAIT_S)
         return assess(entry, registry, devices, utilization=util, device_note=note)
 
     async def endpoints(self, query: EndpointQuery) -> EndpointScan:

@@ -13,6 +13,7 @@ from vllm_mcp.mcp.base import Backend, new_server
 SERVERS: dict[str, str] = {
     "model-manager": "vllm_mcp.mcp.model_manager",
     "resource-optimizer": "vllm_mcp.mcp.resource_optimizer",
+    "auto-discovery": "vllm_mcp.mcp.auto_discovery",
 }
 
 BUNDLE_NAME = "vllm-mcp"
