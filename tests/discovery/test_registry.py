@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.testbed import require_testbed, tiny_model, vllm_bin
+from vllm_mcp.config import Settings
 from vllm_mcp.discovery.registry import BUNDLED_LABEL, MARKER, bundled, load_registry, vllm_python
+from vllm_mcp.discovery.service import Discovery
 from vllm_mcp.store import Database
 
 
-def _fake_vllm(tmp_path: Path, version: str, archs: list[str], *, calls: Path) -> Path:
+def _fake_vllm(tmp_path: Path, version: str, archs: list[str], *, calls: Path, delay: float = 0) -> Path:
     """A `vllm` script whose shebang names a stand-in python that answers our two probes."""
     python = tmp_path / "venv" / "bin" / "python-standin"
     python.parent.mkdir(parents=True)
@@ -23,7 +25,7 @@ def _fake_vllm(tmp_path: Path, version: str, archs: list[str], *, calls: Path) -
         "#!/bin/sh\n"
         f'echo "$2" | head -c 40 >> {calls}; echo >> {calls}\n'
         'case "$2" in *importlib.metadata*) echo ' + version + ";;\n"
-        f"  *) echo 'INFO noise on stdout'; echo '{MARKER}{payload}';;\n"
+        f"  *) sleep {delay}; echo 'INFO noise on stdout'; echo '{MARKER}{payload}';;\n"
         "esac\n"
     )
     script = tmp_path / "venv" / "bin" / "vllm"
@@ -105,3 +107,17 @@ async def test_real_vllm_registry_supports_tiny_llama_not_a_made_up_arch(tmp_pat
     assert reg.check(tiny_arch).supported is True
     assert reg.check("MadeUpForCausalLM").supported is False
     assert reg.tool_parsers is not None and "llama3_json" in reg.tool_parsers
+
+
+@pytest.mark.anyio
+async def test_a_slow_first_probe_answers_from_the_bundled_list_meanwhile(tmp_path: Path) -> None:
+    script = _fake_vllm(tmp_path, "7.0.0", ["OnlyArch"], calls=tmp_path / "calls", delay=2)
+    settings = Settings.model_validate({"engine": {"vllm_bin": str(script)}})
+    disc = Discovery(settings, Database(":memory:"), env={})
+    early = await disc.registry(wait_s=0.3)
+    assert early.bundled and "still being asked" in early.source
+    real = await disc.registry(wait_s=20)  # the same probe, not a second one
+    assert not real.bundled and real.archs == frozenset({"OnlyArch"})
+    probes = [ln for ln in (tmp_path / "calls").read_text().splitlines() if "import json" in ln]
+    assert len(probes) == 1
+    assert await disc.registry(wait_s=0) is real  # remembered for the daemon's life
