@@ -226,24 +226,24 @@ GGUF_UINT32, GGUF_FLOAT32, GGUF_STRING, GGUF_ARRAY, GGUF_UINT64 = 4, 6, 8, 9, 10
 GGML = {"F32": (0, 1, 4), "Q4_K": (12, 256, 144), "Q6_K": (14, 256, 210)}
 
 
-def _gstr(s: str) -> bytes:
+def _gstr(s: str, o: str = "<") -> bytes:
     b = s.encode()
-    return struct.pack("<Q", len(b)) + b
+    return struct.pack(o + "Q", len(b)) + b
 
 
-def _gvalue(value: Any) -> bytes:
+def _gvalue(value: Any, o: str = "<") -> bytes:
     if isinstance(value, str):
-        return struct.pack("<I", GGUF_STRING) + _gstr(value)
+        return struct.pack(o + "I", GGUF_STRING) + _gstr(value, o)
     if isinstance(value, float):
-        return struct.pack("<If", GGUF_FLOAT32, value)
+        return struct.pack(o + "If", GGUF_FLOAT32, value)
     if isinstance(value, int):
-        return struct.pack("<II", GGUF_UINT32, value)
+        return struct.pack(o + "II", GGUF_UINT32, value)
     if isinstance(value, list) and value and isinstance(value[0], str):
-        return struct.pack("<IIQ", GGUF_ARRAY, GGUF_STRING, len(value)) + b"".join(_gstr(v) for v in value)
+        head = struct.pack(o + "IIQ", GGUF_ARRAY, GGUF_STRING, len(value))
+        return head + b"".join(_gstr(v, o) for v in value)
     if isinstance(value, list):
-        return struct.pack("<IIQ", GGUF_ARRAY, GGUF_UINT32, len(value)) + b"".join(
-            struct.pack("<I", v) for v in value
-        )
+        head = struct.pack(o + "IIQ", GGUF_ARRAY, GGUF_UINT32, len(value))
+        return head + b"".join(struct.pack(o + "I", v) for v in value)
     raise TypeError(value)
 
 
@@ -253,16 +253,26 @@ def gguf_tensor_bytes(dims: list[int], ggml: str) -> int:
 
 
 def write_gguf(
-    path: Path, metadata: dict[str, Any], tensors: list[tuple[str, list[int], str]], alignment: int = 32
+    path: Path,
+    metadata: dict[str, Any],
+    tensors: list[tuple[str, list[int], str]],
+    alignment: int = 32,
+    *,
+    order: str = "<",
+    version: int = 3,
 ) -> int:
-    """A GGUF v3 file (little-endian); tensor data sparse. Returns the exact tensor bytes."""
-    body = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(metadata))
+    """A GGUF file (``order`` ">" writes it big-endian); tensor data sparse. Returns the exact
+    tensor bytes."""
+    o = order
+    body = b"GGUF" + struct.pack(o + "IQQ", version, len(tensors), len(metadata))
     for key, value in metadata.items():
-        body += _gstr(key) + _gvalue(value)
+        body += _gstr(key, o) + _gvalue(value, o)
     offset = total = 0
     for name, dims, ggml in tensors:
-        body += _gstr(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
-        body += struct.pack("<IQ", GGML[ggml][0], offset)
+        body += (
+            _gstr(name, o) + struct.pack(o + "I", len(dims)) + b"".join(struct.pack(o + "Q", d) for d in dims)
+        )
+        body += struct.pack(o + "IQ", GGML[ggml][0], offset)
         size = gguf_tensor_bytes(dims, ggml)
         total += size
         offset += size + (-size % alignment)
