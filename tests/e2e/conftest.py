@@ -22,12 +22,11 @@ KV_BYTES = 64 * 1024 * 1024
 
 
 def daemon_env(state_dir: Path, **extra: str) -> dict[str, str]:
-    return cli_env(
-        state_dir,
-        VLLM_MCP__ENGINE__VLLM_BIN=str(vllm_bin()),
-        VLLM_MCP__MODELS__ALLOWED_ROOTS=json.dumps([str(testbed_dir())]),
-        **extra,
-    )
+    defaults = {
+        "VLLM_MCP__ENGINE__VLLM_BIN": str(vllm_bin()),
+        "VLLM_MCP__MODELS__ALLOWED_ROOTS": json.dumps([str(testbed_dir())]),
+    }
+    return cli_env(state_dir, **(defaults | extra))
 
 
 @contextlib.contextmanager
