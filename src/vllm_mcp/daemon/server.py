@@ -71,10 +71,6 @@ def bind_unix_socket(path: Path) -> socket.socket:
     return sock
 
 
-def _ignore(signum: int, frame: object) -> None:
-    log.info("signal %d after shutdown ignored", signum)
-
-
 def _banner(services: Services) -> str:
     s = services.settings
     lines = [
@@ -90,15 +86,43 @@ def _banner(services: Services) -> str:
     return "\n".join(line for line in lines if line)
 
 
+class _StopRequest:
+    """SIGINT/SIGTERM handler for the whole life of ``serve``.
+
+    Before uvicorn runs, a signal only records the request (uvicorn then starts and stops at
+    once); while it runs, uvicorn's own handlers are in charge; afterwards uvicorn restores this
+    handler and re-raises the signal it caught, which must not kill us before the cleanup.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.server: uvicorn.Server | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.server is not None:
+            self.server.should_exit = True
+
+
 def serve(settings: Settings) -> int:
     """Run the daemon in the foreground until SIGINT/SIGTERM. Returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with state_dir_lock(settings):
-        services = Services.build(settings)
-        sockets = [bind_unix_socket(settings.socket_path)]
+    stop = _StopRequest()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with state_dir_lock(settings):
+            return _serve_locked(settings, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve_locked(settings: Settings, stop: _StopRequest) -> int:
+    services = Services.build(settings)
+    sockets = [bind_unix_socket(settings.socket_path)]
+    try:
         if settings.daemon.tcp_host and settings.daemon.tcp_port:
-            tcp = socket.create_server((settings.daemon.tcp_host, settings.daemon.tcp_port))
-            sockets.append(tcp)
+            sockets.append(socket.create_server((settings.daemon.tcp_host, settings.daemon.tcp_port)))
             services.tcp = f"{settings.daemon.tcp_host}:{settings.daemon.tcp_port}"
         settings.pid_path.write_text(f"{os.getpid()}\n")
         print(_banner(services), file=sys.stderr, flush=True)
@@ -106,20 +130,15 @@ def serve(settings: Settings) -> int:
             create_app(services), log_level="warning", lifespan="on", timeout_graceful_shutdown=30
         )
         server = uvicorn.Server(config)
-        # uvicorn handles SIGINT/SIGTERM, then restores the previous handlers and re-raises the
-        # signal it caught. Make those previous handlers no-ops so the re-raised signal does not
-        # kill us before the socket and pid file are cleaned up.
-        previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            server.run(sockets=sockets)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            for sock in sockets:
-                sock.close()
-            with contextlib.suppress(FileNotFoundError):
-                settings.socket_path.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                settings.pid_path.unlink()
-        log.info("daemon stopped")
-        return 0 if server.started else 1
+        stop.server = server
+        server.should_exit = stop.requested  # a signal during set-up: start, then stop at once
+        server.run(sockets=sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            settings.socket_path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            settings.pid_path.unlink()
+    log.info("daemon stopped")
+    return 0 if server.started or stop.requested else 1
