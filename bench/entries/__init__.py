@@ -6,7 +6,7 @@ an ``ENTRY = Entry(name=..., description=..., run=run, defaults={...})``, then l
 
 from __future__ import annotations
 
-from bench.entries import cold_start, discovery, manager, metrics_parse
+from bench.entries import cold_start, discovery, manager, metrics_parse, optimizer_accuracy
 from bench.harness import Entry
 
 ENTRIES: list[Entry] = [
@@ -14,4 +14,5 @@ ENTRIES: list[Entry] = [
     cold_start.ENTRY,
     manager.ENTRY,
     discovery.ENTRY,
+    optimizer_accuracy.ENTRY,
 ]
