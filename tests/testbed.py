@@ -84,9 +84,20 @@ class RunningVllm:
 
 
 def serve_argv(model: Path, served_name: str, port: int, *extra: str, lora: bool = True) -> list[str]:
-    argv = [str(vllm_bin()), "serve", str(model), "--served-model-name", served_name,
-            "--host", "127.0.0.1", "--port", str(port), "--enforce-eager",
-            "--max-model-len", "2048"]
+    argv = [
+        str(vllm_bin()),
+        "serve",
+        str(model),
+        "--served-model-name",
+        served_name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--enforce-eager",
+        "--max-model-len",
+        "2048",
+    ]
     if not any(a.startswith("--kv-cache-memory-bytes") for a in extra):
         argv += ["--kv-cache-memory-bytes", str(KV_BYTES)]
     if lora:
@@ -95,17 +106,29 @@ def serve_argv(model: Path, served_name: str, port: int, *extra: str, lora: bool
 
 
 @contextlib.contextmanager
-def running_vllm(log_dir: Path, *extra: str, model: Path | None = None, served_name: str = "tiny",
-                 lora: bool = True, timeout: float = 240.0) -> Iterator[RunningVllm]:
+def running_vllm(
+    log_dir: Path,
+    *extra: str,
+    model: Path | None = None,
+    served_name: str = "tiny",
+    lora: bool = True,
+    timeout: float = 240.0,
+) -> Iterator[RunningVllm]:
     """Start a real `vllm serve` in its own session; stop its whole process group after."""
     require_testbed()
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"vllm-{served_name}-{port}.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(serve_argv(model or tiny_model(), served_name, port, *extra, lora=lora),
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=testbed_env(), start_new_session=True, cwd=log_dir)
+        proc = subprocess.Popen(
+            serve_argv(model or tiny_model(), served_name, port, *extra, lora=lora),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=testbed_env(),
+            start_new_session=True,
+            cwd=log_dir,
+        )
     server = RunningVllm(f"http://127.0.0.1:{port}", port, served_name, proc, log_path)
     try:
         wait_healthy(server, timeout)
