@@ -9,6 +9,9 @@ daemon's path: walk, fingerprint, read, and write the SQLite index.
    The OS page cache is warm after the first run (dropping it would disturb the whole box).
 2. no-change rescan: the index is current — stat only, nothing read, nothing written. Goal ≤ 50 ms.
 
+3. endpoint probe of ``ports`` closed loopback ports (the engine range when nothing runs):
+   goal ≤ 1 s. No baseline.
+
 Baselines, same run: the least any such scan must do — (1) read each folder's config.json and
 safetensors header with plain Python, (2) ``os.scandir`` + ``stat`` every file.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import struct
 import tempfile
@@ -29,6 +33,7 @@ from bench.harness import Entry, Goal, Params, Row, median_time
 
 COLD_GOAL_S = 0.5
 RESCAN_GOAL_MS = 50.0
+PROBE_GOAL_MS = 1000.0
 TEMPLATE = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>{% endfor %}"
 
 
@@ -132,6 +137,7 @@ def run(params: Params) -> list[Row]:
         stat_floor = median_time(lambda: _stat_floor(root), rescans, 2)
     if found != folders:
         raise RuntimeError(f"the scan found {found} models in {folders} folders")
+    probe_ms = _probe_ms(int(params["ports"]))
     cold_s, warm_ms = statistics.median(cold), statistics.median(warm) * 1e3
     return [
         Row(
@@ -154,12 +160,35 @@ def run(params: Params) -> list[Row]:
             note=f"median of {rescans} (max {max(warm) * 1e3:.1f} ms), stat only, no file read; "
             "baseline = os.scandir + stat of every file",
         ),
+        Row(
+            entry=ENTRY.name,
+            metric=f"probe {int(params['ports'])} closed loopback ports",
+            ours=probe_ms,
+            unit="ms",
+            goal=Goal(PROBE_GOAL_MS),
+            note="median of 3 rounds, concurrency 64, timeout 0.5 s",
+        ),
     ]
+
+
+def _probe_ms(ports: int) -> float:
+    from vllm_mcp.config import Settings
+    from vllm_mcp.discovery.endpoints import discover, targets_from_settings
+
+    with socket.socket() as s:  # a free range: bind port 0 and probe upwards from it
+        s.bind(("127.0.0.1", 0))
+        base = min(int(s.getsockname()[1]), 65535 - ports)
+    targets = targets_from_settings(Settings(), [f"127.0.0.1:{base}-{base + ports - 1}"])
+    times = []
+    for _ in range(3):
+        scan = anyio.run(lambda: discover(targets, timeout=0.5, concurrency=64))
+        times.append(scan.duration_ms)
+    return statistics.median(times)
 
 
 ENTRY = Entry(
     name="discovery",
     description="discovery scan of synthetic model folders: cold, and a rescan with nothing changed",
     run=run,
-    defaults={"folders": 1000, "cold_runs": 5, "rescans": 20},
+    defaults={"folders": 1000, "cold_runs": 5, "rescans": 20, "ports": 100},
 )

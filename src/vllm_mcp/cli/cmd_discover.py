@@ -47,8 +47,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=discover_cmd)
 
 
-def _gib(n: int | None) -> str:
-    return "—" if n is None else f"{n / GIB:,.2f}"
+def _size(n: int | None) -> str:
+    """Bytes for a person: MiB below 1 GiB (test models), GiB above."""
+    if n is None:
+        return "—"
+    return f"{n / GIB:,.2f} GiB" if n >= GIB else f"{n / (1 << 20):,.1f} MiB"
 
 
 def _params(n: int | None) -> str:
@@ -67,7 +70,7 @@ def model_row(m: DiscoveredModel) -> list[Any]:
         m.kind,
         meta.architecture if meta and meta.architecture else "—",
         _params(meta.param_count if meta else None),
-        _gib(meta.weight_bytes if meta else None),
+        _size(meta.weight_bytes if meta else None),
         quant_text or (meta.dtype if meta and meta.dtype else ""),
         ctx,
         m.status if not m.problems else f"{m.status}: {m.problems[0]}",
@@ -75,7 +78,7 @@ def model_row(m: DiscoveredModel) -> list[Any]:
 
 
 def render_page(page: ModelPage) -> None:
-    cols = ["id", "kind", "architecture", "params", "weights GiB", "quant/dtype", "context", "status"]
+    cols = ["id", "kind", "architecture", "params", "weights", "quant/dtype", "context", "status"]
     out.print(table(None, cols, [model_row(m) for m in page.models]))
     shown = f"{page.offset + 1}-{page.offset + len(page.models)}" if page.models else "0"
     more = f"; next page: --offset {page.next_offset}" if page.next_offset is not None else ""
@@ -111,11 +114,11 @@ def render_assessment(a: Assessment) -> None:
         out.print("suggested flags: " + " ".join(a.suggested_flags))
     out.print(f"fit: {a.fit_method}")
     rows = [
-        [f.gpu, _gib(f.memory_bytes), "yes" if f.fits else "no", f.max_context_tokens or "", f.note]
+        [f.gpu, _size(f.memory_bytes), "yes" if f.fits else "no", f.max_context_tokens or "", f.note]
         for f in a.fits
     ]
     if rows:
-        out.print(table(None, ["device", "GiB", "fits", "max context", "note"], rows))
+        out.print(table(None, ["device", "memory", "fits", "max context", "note"], rows))
     for note in a.notes:
         out.print(f"note: {note}")
 
@@ -140,7 +143,7 @@ async def _one(api: DiscoveryApi, args: argparse.Namespace) -> dict[str, Any]:
         out.print(
             table(
                 None,
-                ["id", "kind", "architecture", "params", "weights GiB", "quant/dtype", "context", "status"],
+                ["id", "kind", "architecture", "params", "weights", "quant/dtype", "context", "status"],
                 [model_row(detail.model)],
             )
         )

@@ -50,7 +50,9 @@ ModelId = Annotated[
 
 
 def _size(n: int | None) -> str:
-    return "?" if n is None else f"{n / GIB:.2f} GiB"
+    if n is None:
+        return "? GiB"
+    return f"{n / GIB:.2f} GiB" if n >= GIB else f"{n / (1 << 20):.1f} MiB"
 
 
 def model_line(m: DiscoveredModel) -> str:
