@@ -129,3 +129,37 @@ async def test_openapi_lists_the_optimizer_endpoints(api: tuple[OptimizerApi, Se
         "/v1/optimizer/check-fit",
         "/v1/optimizer/calibration",
     } <= paths
+
+
+@pytest.mark.anyio
+async def test_load_refuses_a_config_that_cannot_fit_unless_forced(tmp_path: Path) -> None:
+    from vllm_mcp.api.instances import LoadRequest
+    from vllm_mcp.client.models_api import ModelsApi
+    from vllm_mcp.errors import ConfigError, DoesNotFit
+
+    settings = Settings.model_validate(
+        {
+            "paths": {"state_dir": str(tmp_path)},
+            "optimizer": {"gpus": "2xH100-80GB"},
+            "engine": {"vllm_bin": str(tmp_path / "no-vllm-here")},
+        }
+    )
+    services = Services.build(settings)
+    client = DaemonClient(settings, autostart=False, transport=httpx.ASGITransport(app=create_app(services)))
+    models = ModelsApi(client)
+    try:
+        too_big = LoadRequest(model="meta-llama/Llama-3.1-70B", max_model_len=8192)
+        with pytest.raises(DoesNotFit) as info:
+            await models.load(too_big)
+        assert "--tensor-parallel-size 2" in info.value.hint
+        assert info.value.context["recommendation"][0]["flag"] == "--tensor-parallel-size"
+        assert await models.list() == []  # nothing was started or written
+        # forced, or a config that fits: past the gate, on to the supervisor (no vllm here)
+        with pytest.raises(ConfigError, match="vllm executable"):
+            await models.load(too_big.model_copy(update={"force": True}))
+        fits = LoadRequest(model="meta-llama/Llama-3.1-70B", max_model_len=8192, tensor_parallel_size=2)
+        with pytest.raises(ConfigError, match="vllm executable"):
+            await models.load(fits)
+    finally:
+        await client.aclose()
+        services.db.close()

@@ -62,7 +62,9 @@ class LoadRequest(SpecFields):
     )
     preset: str | None = Field(None, description="Name of a saved preset to start from.")
     force: bool = Field(
-        False, description="If the served name is taken by a different config, unload that one first."
+        False,
+        description="If the served name is taken by a different config, unload that one first; also "
+        "start even if the memory estimator says the config cannot fit.",
     )
     wait: bool = Field(False, description="Wait (bounded by timeout_s) until the instance is ready.")
     timeout_s: float = Field(45.0, gt=0, le=3600, description="Longest wait when wait is true.")

@@ -56,7 +56,9 @@ def _register_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--gpus", type=lambda s: [int(x) for x in s.split(",") if x], help="e.g. 0,1")
     p.add_argument("--port", type=int)
     p.add_argument("--flag", dest="extra_flags", action="append", help="allowlisted engine flag (repeat)")
-    p.add_argument("--force", action="store_true", help="replace a different model using the name")
+    p.add_argument(
+        "--force", action="store_true", help="replace a different model using the name; skip the memory check"
+    )
     p.add_argument("--no-wait", action="store_true", help="return once the start is under way")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (default 900)")
     add_json_flag(p)

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
+import anyio
+
 from vllm_mcp.config import Settings
 from vllm_mcp.core.engine_config import EngineConfig
 from vllm_mcp.core.engine_spec import EngineSpec
@@ -26,7 +28,7 @@ from vllm_mcp.core.model_dims import ModelDims
 from vllm_mcp.core.placement import PlacementPlan, PlacementRequest, plan_placement
 from vllm_mcp.core.recommend import Preference, Recommendation, recommend
 from vllm_mcp.core.vram import Correction, MemoryEstimate, estimate_memory
-from vllm_mcp.errors import DoesNotFit, InvalidRequest
+from vllm_mcp.errors import DoesNotFit, InvalidRequest, NotFound
 from vllm_mcp.optimizer import calibration
 from vllm_mcp.optimizer.gpus import GpuProbe, TopologyLink, host_device, probe_nvml
 from vllm_mcp.optimizer.model_files import load_model_dims
@@ -297,6 +299,26 @@ class Optimizer:
             else [],
         )
 
+    async def check_before_load(self, spec: EngineSpec) -> None:
+        """The model manager's gate before a (non-forced) load: ``DoesNotFit`` when the estimator
+        says ``spec`` cannot fit now, carrying the recommendation.
+
+        Skipped when ``optimizer.check_before_load`` is off; when an engine already holds the
+        served name (the supervisor reuses it or reports the conflict); and when the model's
+        dimensions cannot be read (an HF id not downloaded yet: there is nothing to estimate).
+        """
+        if not self.settings.optimizer.check_before_load:
+            return
+        running = await self._running()
+        if any(r.name == spec.served_name for r in running):
+            return
+        try:
+            await anyio.to_thread.run_sync(self.model_dims, spec.model)
+        except (NotFound, InvalidRequest) as exc:
+            log.info("no memory check for %s: %s", spec.model, exc.message)
+            return
+        await self.ensure_fits(spec)
+
     # -- calibration -----------------------------------------------------------------------
 
     def calibration_history(
@@ -321,7 +343,6 @@ class Optimizer:
         if not self.settings.optimizer.calibrate or view.spec is None:
             return
         try:
-            import anyio
             import httpx
 
             spec = EngineSpec.from_dict(view.spec.model_dump())

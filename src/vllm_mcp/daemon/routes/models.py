@@ -29,6 +29,8 @@ async def load_instance(call: Call[LoadRequest]) -> InstanceView:
     """Start a model, or return the instance already serving it; waits only if asked (≤ 50 s)."""
     sup = call.services.supervisor
     spec = sup.spec_from_request(call.body)
+    if not call.body.force:  # the memory estimator's gate (DoesNotFit carries the recommendation)
+        await call.services.optimizer.check_before_load(spec)
     view = await sup.load(spec, force=call.body.force)
     if call.body.wait:
         view = await sup.wait_ready(view.name, min(call.body.timeout_s, MAX_WAIT_S))
