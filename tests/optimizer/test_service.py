@@ -180,3 +180,21 @@ async def test_the_start_hook_records_calibration_and_later_estimates_use_it(tmp
     assert opt.correction(spec.model, "cpu").samples == 1
     await opt.on_engine_started(view, "garbage")  # nothing to learn: no row, no error
     assert len(opt.calibration_history()) == 1
+
+
+@pytest.mark.anyio
+async def test_the_load_gate_refuses_only_what_it_can_judge(tmp_path: Path) -> None:
+    too_big = EngineSpec(model="meta-llama/Llama-3.1-70B", served_name="big", max_model_len=8192)
+    opt = make(tmp_path, gpus="1xH100-80GB")
+    with pytest.raises(DoesNotFit, match="does not fit"):
+        await opt.check_before_load(too_big)
+    # files not here (an HF id vLLM would download): nothing to estimate, no refusal
+    await opt.check_before_load(EngineSpec(model="someone/not-downloaded", max_model_len=8192))
+
+    async def holding() -> list[RunningEngine]:
+        return [RunningEngine("big", "meta-llama/Llama-3.1-70B", EngineConfig(max_model_len=8192))]
+
+    opt.set_running_source(holding)  # the served name is held: the supervisor reuses or refuses it
+    await opt.check_before_load(too_big)
+    off = make(tmp_path / "off", gpus="1xH100-80GB", check_before_load=False)
+    await off.check_before_load(too_big)
