@@ -41,7 +41,7 @@ class Services:
     def switcher(self) -> Switcher:
         from vllm_mcp.scheduler.switch import Switcher
 
-        switcher = Switcher(self.supervisor)
+        switcher = Switcher(self.supervisor, admit=self.optimizer.check_before_load)
         self._on_stop.insert(0, switcher.close)
         return switcher
 

@@ -1,10 +1,14 @@
 """Switching models: bring B up, and only once it serves, retire A.
 
-1. If B is sleeping, wake it; if it is stopped or unknown, load it; if it is starting, join it.
-2. Wait until B is ready (the switch runs in its own task, so a short client timeout does not
+1. If B is sleeping, wake it; if it is starting, join it; if it is stopped or unknown, load it —
+   after the memory check (``admit``) unless the request is forced.
+2. If the check says B does not fit beside A, and A is to be retired anyway, retire A first
+   (a short gap in service rather than a start that cannot fit), then check again.
+3. Wait until B is ready (the switch runs in its own task, so a short client timeout does not
    abandon it; the caller gets the current phase back and can poll).
-3. Only then sleep (or unload) A, so A keeps serving requests until B can take them.
-4. If B fails, A is left as it was, and the failure is the switch's result.
+4. Only then sleep (or unload) A, so A keeps serving requests until B can take them.
+5. If B fails, A is left as it was — or, if A was put to sleep early in step 2, woken again —
+   and the failure is the switch's result.
 
 One switch per target at a time: a second request for the same target joins the first.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,10 +26,17 @@ from vllm_mcp.api.instances import InstanceView, LoadRequest
 from vllm_mcp.api.manager import SwitchRequest, SwitchStatus
 from vllm_mcp.core.engine_spec import EngineSpec
 from vllm_mcp.core.lifecycle import State
-from vllm_mcp.errors import InvalidRequest, NotFound, VllmMcpError
+from vllm_mcp.errors import DoesNotFit, InvalidRequest, NotFound, VllmMcpError
 
 log = logging.getLogger(__name__)
 START_LIMIT_S = 3600.0  # the switch task's own bound on bringing B up
+
+#: The memory gate before a cold load: raises ``DoesNotFit`` (the optimizer's check_before_load).
+Admit = Callable[[EngineSpec], Awaitable[None]]
+
+
+async def _admit_all(spec: EngineSpec) -> None:
+    return None
 
 
 class SupervisorLike(Protocol):
@@ -42,13 +54,16 @@ class SupervisorLike(Protocol):
 class _Run:
     request: SwitchRequest
     status: SwitchStatus
+    previous: InstanceView | None  # A as last seen by this switch
+    retired_early: bool = False  # step 2 happened
     task: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Switcher:
-    def __init__(self, supervisor: SupervisorLike) -> None:
+    def __init__(self, supervisor: SupervisorLike, admit: Admit = _admit_all) -> None:
         self._sup = supervisor
+        self._admit = admit
         self._runs: dict[str, _Run] = {}
 
     async def switch(self, request: SwitchRequest) -> SwitchStatus:
@@ -57,10 +72,10 @@ class Switcher:
         previous = await self._previous(request, spec.served_name)
         run = self._runs.get(spec.served_name)
         if run is None or run.done.is_set():
-            run = _Run(request, SwitchStatus(phase="bringing_up", previous=previous))
+            run = _Run(request, SwitchStatus(phase="bringing_up", previous=previous), previous)
             self._runs[spec.served_name] = run
             run.task = asyncio.create_task(
-                self._drive(run, spec, previous), name=f"switch-to-{spec.served_name}"
+                self._drive(run, spec), name=f"switch-to-{spec.served_name}"
             )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(run.done.wait()), request.timeout_s)
@@ -89,45 +104,67 @@ class Switcher:
             )
         return others[0] if others else None
 
-    async def _drive(self, run: _Run, spec: EngineSpec, previous: InstanceView | None) -> None:
+    async def _drive(self, run: _Run, spec: EngineSpec) -> None:
         try:
-            target = await self._bring_up(spec, run.request.to.force)
-            run.status = SwitchStatus(phase="bringing_up", target=target, previous=previous)
-            target = await self._sup.wait_ready(spec.served_name, START_LIMIT_S)
+            target = await self._bring_up(run, spec)  # 1, 2
+            run.status = SwitchStatus(phase="bringing_up", target=target, previous=run.previous)
+            target = await self._sup.wait_ready(spec.served_name, START_LIMIT_S)  # 3
             if target.state is not State.READY:
                 raise VllmMcpError(f"{spec.served_name} did not become ready (state {target.state})")
-            run.status = SwitchStatus(phase="retiring", target=target, previous=previous)
-            if previous is not None and run.request.then != "keep":
-                if run.request.then == "sleep":
-                    previous = await self._sup.sleep(previous.name, run.request.sleep_level)
-                else:
-                    previous = await self._sup.unload(previous.name)
+            run.status = SwitchStatus(phase="retiring", target=target, previous=run.previous)
+            if run.previous is not None and not run.retired_early:  # 4
+                run.previous = await self._retire(run.request, run.previous)
+            message = _done_message(target, run.previous, run.request.then)
+            if run.retired_early:
+                message += " (retired first: the target did not fit beside it)"
+            run.status = SwitchStatus(phase="done", target=target, previous=run.previous, message=message)
+        except VllmMcpError as exc:  # 5
+            await self._restore(run)
             run.status = SwitchStatus(
-                phase="done",
-                target=target,
-                previous=previous,
-                message=_done_message(target, previous, run.request.then),
-            )
-        except VllmMcpError as exc:
-            run.status = SwitchStatus(
-                phase="failed", target=run.status.target, previous=previous, message=exc.describe()
+                phase="failed", target=run.status.target, previous=run.previous, message=exc.describe()
             )
         except Exception as exc:  # a switch task must always finish with a status
             log.exception("switch to %s failed unexpectedly", spec.served_name)
-            run.status = SwitchStatus(phase="failed", previous=previous, message=str(exc))
+            run.status = SwitchStatus(phase="failed", previous=run.previous, message=str(exc))
         finally:
             run.done.set()
 
-    async def _bring_up(self, spec: EngineSpec, force: bool) -> InstanceView:
+    async def _bring_up(self, run: _Run, spec: EngineSpec) -> InstanceView:
+        """Steps 1 and 2: the target as woken, joined or started (A retired first if need be)."""
+        force = run.request.to.force
         try:
             current = await self._sup.get(spec.served_name)
         except NotFound:
-            return await self._sup.load(spec, force=force)
-        if current.state is State.SLEEPING:
+            current = None
+        if current is not None and current.state is State.SLEEPING:
             return await self._sup.wake(spec.served_name)
-        if current.state in (State.STOPPED, State.FAILED):
-            return await self._sup.load(spec, force=force)
-        return current  # ready, starting or waking: join it
+        if current is not None and current.state not in (State.STOPPED, State.FAILED):
+            return current  # ready, starting or waking: join it
+        if not force:
+            try:
+                await self._admit(spec)
+            except DoesNotFit:
+                if run.previous is None or run.request.then == "keep":
+                    raise
+                run.previous = await self._retire(run.request, run.previous)
+                run.retired_early = True
+                await self._admit(spec)  # still no room: step 5 restores A
+        return await self._sup.load(spec, force=force)
+
+    async def _retire(self, request: SwitchRequest, previous: InstanceView) -> InstanceView:
+        if request.then == "sleep":
+            return await self._sup.sleep(previous.name, request.sleep_level)
+        return await self._sup.unload(previous.name)
+
+    async def _restore(self, run: _Run) -> None:
+        """Step 5: wake A again if this switch put it to sleep before the target was up."""
+        previous = run.previous
+        if previous is None or not run.retired_early or previous.state is not State.SLEEPING:
+            return
+        try:
+            run.previous = await self._sup.wake(previous.name)
+        except VllmMcpError as exc:
+            log.warning("could not wake %s after a failed switch: %s", previous.name, exc.message)
 
     def status(self, target: str) -> SwitchStatus:
         run = self._runs.get(target)
