@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Awaitable, Callable
 
 from vllm_mcp.engine.client import VllmClient
+from vllm_mcp.engine.metrics import parse_metrics
 from vllm_mcp.errors import EngineError, UpstreamError
 
 READY_POLL_S = 0.25
@@ -21,8 +21,6 @@ VERIFY_TIMEOUT_S = 5.0  # how long sleep/wake may take to show on /is_sleeping a
 VERIFY_POLL_S = 0.1
 PROGRESS_EVERY_S = 5.0
 
-# TODO: switch to vllm_mcp.engine.metrics' parser once it is committed; one gauge needs no more.
-_SLEEP_GAUGE = re.compile(r'^vllm:engine_sleep_state\{[^}]*sleep_state="(\w+)"[^}]*\}\s+([0-9.eE+-]+)', re.M)
 #: gauge label → the sleep level it means (``awake`` = not sleeping).
 GAUGE_LEVEL = {"awake": 0, "weights_offloaded": 1, "discard_all": 2}
 
@@ -30,10 +28,8 @@ GAUGE_LEVEL = {"awake": 0, "weights_offloaded": 1, "discard_all": 2}
 def sleep_gauge(metrics_text: str) -> str | None:
     """The ``sleep_state`` label whose ``vllm:engine_sleep_state`` is 1, or None (no gauge, or
     level 0 where all three are 0)."""
-    for label, value in _SLEEP_GAUGE.findall(metrics_text):
-        if float(value) == 1.0:
-            return str(label)
-    return None
+    page = parse_metrics(metrics_text, at=time.time())
+    return next((m.sleep_state for m in page.models.values() if m.sleep_state), None)
 
 
 async def probe_ready(
