@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from mcp_types import CallToolResult, TextContent
 
@@ -57,16 +55,6 @@ async def call_ok(client: Client, tool: str, **args: Any) -> dict[str, Any]:
     assert not result.is_error, text_of(result)
     assert result.structured_content is not None
     return result.structured_content
-
-
-def group_alive(pgid: int) -> list[int]:
-    """Pids still alive in a process group (zombies count as gone)."""
-    alive = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                alive.append(proc.pid)
-    return alive
 
 
 @pytest.fixture

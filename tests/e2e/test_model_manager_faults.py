@@ -11,9 +11,9 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.e2e.conftest import call_ok, daemon, daemon_env, group_alive, mcp_client, text_of
+from tests.e2e.conftest import call_ok, daemon, daemon_env, mcp_client, text_of
 from tests.fake_vllm.launch import FAKE_VLLM_BIN
-from tests.helpers import wait_for
+from tests.helpers import group_alive, wait_for
 
 pytestmark = pytest.mark.anyio
 

@@ -20,8 +20,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.conftest import KV_BYTES, call_ok, daemon, daemon_env, group_alive, mcp_client, text_of
-from tests.helpers import run_cli, wait_for
+from tests.e2e.conftest import KV_BYTES, call_ok, daemon, daemon_env, mcp_client, text_of
+from tests.helpers import group_alive, run_cli, wait_for
 from tests.testbed import require_testbed, tiny_lora, tiny_model
 
 pytestmark = [pytest.mark.vllm, pytest.mark.anyio]

@@ -4,12 +4,10 @@ supervisor over a real SQLite file that is always stopped (whole process groups)
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from tests.fake_vllm.launch import FAKE_VLLM_BIN
@@ -46,16 +44,6 @@ def make_settings(root: Path, *, vllm_bin: Path | str = FAKE_VLLM_BIN, **engine:
         engine=EngineSettings(**defaults),
         models=ModelsSettings(allowed_roots=[root / "models"]),
     )
-
-
-def group_alive(pgid: int) -> list[int]:
-    """Pids still alive in a process group (zombies count as gone)."""
-    alive = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                alive.append(proc.pid)
-    return alive
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.supervisor.conftest import group_alive
+from tests.helpers import group_alive
 from vllm_mcp.errors import Conflict, EngineStartFailed, PortInUse
 from vllm_mcp.supervisor.process import (
     check_port,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.supervisor.conftest import fake_model, group_alive, make_settings
+from tests.helpers import group_alive
+from tests.supervisor.conftest import fake_model, make_settings
 from vllm_mcp.core.engine_spec import EngineSpec
 from vllm_mcp.core.lifecycle import State
 from vllm_mcp.daemon.services import Services

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.supervisor.conftest import fake_model, group_alive, make_settings, running_supervisor
+from tests.helpers import group_alive
+from tests.supervisor.conftest import fake_model, make_settings, running_supervisor
 from vllm_mcp.api.instances import InstanceEvent, InstanceView, LoadRequest, PresetIn
 from vllm_mcp.config.settings import ExternalSettings
 from vllm_mcp.core.engine_spec import EngineSpec

@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from tests import testbed
-from tests.supervisor.conftest import group_alive, make_settings, running_supervisor
+from tests.helpers import group_alive
+from tests.supervisor.conftest import make_settings, running_supervisor
 from tests.testbed import KV_BYTES, require_testbed, tiny_lora, tiny_model, vllm_bin
 from vllm_mcp.api.instances import InstanceView
 from vllm_mcp.config import Settings
