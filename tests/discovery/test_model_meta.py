@@ -137,3 +137,5 @@ def test_normalize_dtype_names() -> None:
     assert normalize_dtype("BF16") == "bfloat16"
     assert normalize_dtype("F8_E4M3") == "float8_e4m3"
     assert normalize_dtype(None) is None
+    assert normalize_dtype(" Half ") == "float16"  # the spellings the estimator used to normalise itself
+    assert normalize_dtype("torch.float8_e4m3fn") == "float8_e4m3"

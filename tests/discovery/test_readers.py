@@ -1,18 +1,18 @@
-"""The header readers on bad and unusual files: every defect is a FormatError with a reason
-(the scanner's "broken"), never another exception; and the GGUF variants (big-endian, split)."""
+"""The GGUF reader on bad and unusual files: every defect is a FormatError with a reason (the
+scanner's "broken"), never another exception; the GGUF variants (big-endian, split); missing
+shards. The safetensors reader is tested with its module, in tests/engine/test_model_files.py."""
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
 import pytest
 
 from tests.discovery import modelgen as g
-from vllm_mcp.discovery import gguf, safetensors
-from vllm_mcp.discovery.safetensors import FormatError
+from vllm_mcp.discovery import gguf
 from vllm_mcp.discovery.scanner import ScanRoot, scan
+from vllm_mcp.engine.model_files import FormatError
 
 TENSORS: list[g.Tensor] = [("a", "F16", [4, 8]), ("b", "F32", [3]), ("c", "I32", [2, 2, 2])]
 GGUF_TENSORS = [("w", [256, 4], "Q4_K"), ("n", [8], "F32")]
@@ -23,58 +23,6 @@ GGUF_META = {
     "general.file_type": 15,
     "tokenizer.ggml.tokens": ["a", "b", "c"],
 }
-
-
-def test_single_file_totals(tmp_path: Path) -> None:
-    g.write_safetensors(tmp_path / "model.safetensors", TENSORS)
-    info = safetensors.weights_info([tmp_path / "model.safetensors"])
-    assert (info.param_count, info.weight_bytes, info.tensor_count) == (32 + 3 + 8, 64 + 12 + 32, 3)
-    assert info.dtype_params == (("float16", 32), ("int32", 8), ("float32", 3))
-
-
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [
-        (b"\x01\x02", "too short"),
-        (struct.pack("<Q", 0), "not plausible"),
-        (struct.pack("<Q", 1 << 40), "not plausible"),
-        (struct.pack("<Q", 100) + b"{}", "truncated inside its header"),
-        (struct.pack("<Q", 5) + b"nope!", "not valid JSON"),
-        (struct.pack("<Q", 2) + b"[]", "not a JSON object"),
-        (struct.pack("<Q", 30) + b'{"x":{"dtype":"F16","shape":[2]}}'[:30], "not valid JSON"),
-    ],
-)
-def test_bad_safetensors_headers(tmp_path: Path, content: bytes, reason: str) -> None:
-    (tmp_path / "m.safetensors").write_bytes(content)
-    with pytest.raises(FormatError, match=reason):
-        safetensors.weights_info([tmp_path / "m.safetensors"])
-
-
-def test_truncated_data_and_bad_entries(tmp_path: Path) -> None:
-    path = tmp_path / "m.safetensors"
-    g.write_safetensors(path, TENSORS)
-    with path.open("r+b") as fh:
-        fh.truncate(path.stat().st_size - 1)
-    with pytest.raises(FormatError, match="truncated: tensors need 108 data bytes"):
-        safetensors.weights_info([path])
-    header = json.dumps({"x": {"dtype": "F16", "shape": [2], "data_offsets": [4, 0]}}).encode()
-    path.write_bytes(struct.pack("<Q", len(header)) + header)
-    with pytest.raises(FormatError, match="no valid data_offsets"):
-        safetensors.weights_info([path])
-    header = json.dumps({"x": {"dtype": "F16", "shape": [-2], "data_offsets": [0, 4]}}).encode()
-    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
-    with pytest.raises(FormatError, match="no valid shape"):
-        safetensors.weights_info([path])
-
-
-def test_weight_file_choice() -> None:
-    assert safetensors.weight_files(["model.safetensors", "model-1.safetensors"]) == ["model.safetensors"]
-    assert safetensors.weight_files(["consolidated.safetensors", "model-00001-of-00001.safetensors"]) == [
-        "model-00001-of-00001.safetensors"
-    ]
-    assert safetensors.weight_files(["consolidated.safetensors", "adapter_model.safetensors"]) == [
-        "consolidated.safetensors"
-    ]
 
 
 def test_gguf_little_and_big_endian_read_the_same(tmp_path: Path) -> None:

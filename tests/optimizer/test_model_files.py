@@ -10,7 +10,7 @@ import pytest
 
 from tests.testbed import tiny_model
 from vllm_mcp.errors import InvalidRequest, NotFound
-from vllm_mcp.optimizer.model_files import load_model_dims, read_weights
+from vllm_mcp.optimizer.model_files import load_model_dims
 
 
 def write_safetensors(path: Path, tensors: dict[str, tuple[str, list[int]]]) -> None:
@@ -100,11 +100,15 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
         load_model_dims(str(tmp_path))
     bad = tmp_path / "x.safetensors"
     bad.write_bytes(b"\x05")
-    with pytest.raises(InvalidRequest, match="too short"):
-        read_weights([bad])
+    with pytest.raises(InvalidRequest, match=r"x\.safetensors: too short"):
+        load_model_dims(str(tmp_path))
     bad.write_bytes(struct.pack("<Q", 4) + b"nope")
-    with pytest.raises(InvalidRequest, match="not JSON"):
-        read_weights([bad])
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        load_model_dims(str(tmp_path))
+    write_safetensors(bad, {"w": ("F32", [4])})
+    bad.write_bytes(bad.read_bytes()[:-1])
+    with pytest.raises(InvalidRequest, match="truncated: tensors need 16 data bytes"):
+        load_model_dims(str(tmp_path))
 
 
 def test_unknown_models_say_what_is_accepted(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 
 from vllm_mcp.core.engine_spec import EngineSpec
 from vllm_mcp.core.gpu_catalog import Device, GiB
-from vllm_mcp.core.model_dims import ModelDims, dtype_bytes, normalize_dtype
+from vllm_mcp.core.model_dims import ModelDims, dtype_bytes
+from vllm_mcp.core.model_meta import normalize_dtype
 from vllm_mcp.errors import InvalidRequest
 
 __all__ = ["DEFAULT_GPU_MEMORY_UTILIZATION", "EngineConfig", "ResolvedConfig", "resolve"]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vllm_mcp.core.model_meta import ModelMeta
+from vllm_mcp.core.model_meta import ModelMeta, normalize_dtype
 from vllm_mcp.errors import InvalidRequest
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "ModelDims",
     "dims_from_meta",
     "dtype_bytes",
-    "normalize_dtype",
     "sliding_layers_from_config",
 ]
 
@@ -43,32 +42,6 @@ DTYPE_BYTES: dict[str, float] = {
     "uint8": 1,
     "bool": 1,
 }
-
-_ALIASES = {
-    "float": "float32",
-    "fp32": "float32",
-    "f32": "float32",
-    "half": "float16",
-    "fp16": "float16",
-    "f16": "float16",
-    "bf16": "bfloat16",
-    "f64": "float64",
-    "double": "float64",
-    "f8_e4m3": "float8_e4m3",
-    "float8_e4m3fn": "float8_e4m3",
-    "f8_e5m2": "float8_e5m2",
-    "i64": "int64",
-    "i32": "int32",
-    "i16": "int16",
-    "i8": "int8",
-    "u8": "uint8",
-}
-
-
-def normalize_dtype(name: str) -> str:
-    """``"torch.bfloat16"``, ``"BF16"``, ``"half"`` → ``"bfloat16"``/``"float16"``; others lowercased."""
-    key = name.strip().lower().removeprefix("torch.")
-    return _ALIASES.get(key, key)
 
 
 def dtype_bytes(name: str) -> float:

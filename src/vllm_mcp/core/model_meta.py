@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 __all__ = [
     "MlaDims",
@@ -64,11 +64,16 @@ _DTYPE_ALIASES = {
 }
 
 
+@overload
+def normalize_dtype(name: str) -> str: ...
+@overload
+def normalize_dtype(name: None) -> None: ...
 def normalize_dtype(name: str | None) -> str | None:
-    """``"torch.bfloat16"``, ``"BF16"``, ``"bf16"`` → ``"bfloat16"``; unknown names pass lowercased."""
-    if not name:
+    """``"torch.bfloat16"``, ``"BF16"``, ``" half "`` → ``"bfloat16"``/``"float16"``; unknown names
+    pass lowercased; ``None`` ("the files do not say") stays ``None``."""
+    if name is None:
         return None
-    key = str(name).lower().removeprefix("torch.")
+    key = name.strip().lower().removeprefix("torch.")
     return _DTYPE_ALIASES.get(key, key)
 
 
@@ -292,7 +297,7 @@ def model_meta_from_config(config: Mapping[str, Any], weights: WeightsInfo | Non
     )
     rope = _rope(cfg)
     declared = cfg.get("torch_dtype") or cfg.get("dtype")
-    dtype = normalize_dtype(declared if isinstance(declared, str) else None)
+    dtype = (normalize_dtype(declared) or None) if isinstance(declared, str) else None
     tie = cfg.get("tie_word_embeddings")
     return ModelMeta(
         architecture=arch,

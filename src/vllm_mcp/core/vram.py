@@ -29,7 +29,8 @@ from vllm_mcp.core.engine_config import EngineConfig, ResolvedConfig, resolve
 from vllm_mcp.core.gpu_catalog import Device, GiB, MiB
 from vllm_mcp.core.kv_cache import KvCapacity, KvLayout, cdiv, kv_capacity, kv_heads_per_rank
 from vllm_mcp.core.kv_cache import pool_bytes_for_tokens as _pool_for_tokens
-from vllm_mcp.core.model_dims import DTYPE_BYTES, ModelDims, normalize_dtype
+from vllm_mcp.core.model_dims import DTYPE_BYTES, ModelDims
+from vllm_mcp.core.model_meta import normalize_dtype
 from vllm_mcp.core.vram_rules import Issue, check_constraints
 
 __all__ = [

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from vllm_mcp.core.engine_config import ResolvedConfig
 from vllm_mcp.core.gpu_catalog import Device
-from vllm_mcp.core.model_dims import ModelDims, normalize_dtype
+from vllm_mcp.core.model_dims import ModelDims
+from vllm_mcp.core.model_meta import normalize_dtype
 
 __all__ = ["CPU_HEAD_SIZES", "Issue", "check_constraints", "valid_tensor_parallel_sizes"]
 

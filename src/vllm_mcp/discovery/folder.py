@@ -26,9 +26,10 @@ from vllm_mcp.api.discovery import (
     LoraInfo,
 )
 from vllm_mcp.core.model_meta import QuantInfo, WeightsInfo, model_meta_from_config
-from vllm_mcp.discovery import gguf, safetensors
-from vllm_mcp.discovery.safetensors import FormatError
+from vllm_mcp.discovery import gguf
 from vllm_mcp.discovery.templates import analyse
+from vllm_mcp.engine import model_files
+from vllm_mcp.engine.model_files import FormatError
 
 MAX_JSON_BYTES = 32 * 1024 * 1024
 PYTORCH_SUFFIXES = (".bin", ".pt", ".pth")
@@ -139,11 +140,11 @@ def _safetensors_files(
     folder: Path, files: Mapping[str, FileStat], problems: list[str]
 ) -> tuple[list[str], bool]:
     """(the checkpoint's safetensors files, some are missing) — from the index when there is one."""
-    if safetensors.INDEX_NAME not in files:
+    if model_files.INDEX_NAME not in files:
         names = [n for n in files if "/" not in n]
-        return [n for n in safetensors.weight_files(names) if files[n].ok], False
+        return [n for n in model_files.weight_files(names) if files[n].ok], False
     try:
-        shards = safetensors.shards_from_index(folder / safetensors.INDEX_NAME)
+        shards = model_files.shards_from_index(folder / model_files.INDEX_NAME)
     except FormatError as exc:
         problems.append(str(exc))
         return [], False
@@ -161,11 +162,11 @@ def _weights(
     chosen, missing = _safetensors_files(folder, files, problems)
     if chosen:
         try:
-            return safetensors.weights_info([folder / n for n in chosen]), "safetensors", False
+            return model_files.read_weights([folder / n for n in chosen]).info, "safetensors", False
         except FormatError as exc:
             problems.append(str(exc))
             return None, "safetensors", False
-    if missing or safetensors.INDEX_NAME in files:
+    if missing or model_files.INDEX_NAME in files:
         return None, "safetensors", missing
     names = [n for n in files if "/" not in n]
     if any(n.endswith(PYTORCH_SUFFIXES) for n in names):
@@ -257,9 +258,9 @@ def _lora(
     cfg = _optional_json(folder, files, "adapter_config.json", problems)
     weights: WeightsInfo | None = None
     missing = False
-    if safetensors.ADAPTER_NAME in files and files[safetensors.ADAPTER_NAME].ok:
+    if model_files.ADAPTER_NAME in files and files[model_files.ADAPTER_NAME].ok:
         try:
-            weights = safetensors.weights_info([folder / safetensors.ADAPTER_NAME])
+            weights = model_files.read_weights([folder / model_files.ADAPTER_NAME]).info
         except FormatError as exc:
             problems.append(str(exc))
     elif "adapter_model.bin" not in files:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vllm_mcp.core.model_meta import WeightsInfo
-from vllm_mcp.discovery.safetensors import FormatError
+from vllm_mcp.engine.model_files import FormatError
 
 MAGIC = b"GGUF"
 MAX_STRING = 64 * 1024 * 1024

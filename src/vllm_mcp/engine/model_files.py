@@ -1,12 +1,18 @@
-"""Exact parameter counts and weight bytes from safetensors headers (no tensor data is read).
+"""Reading the model artefacts vLLM will load: exact totals from safetensors headers.
 
 A safetensors file is an 8-byte little-endian header length N, N bytes of JSON mapping each
 tensor name to ``{dtype, shape, data_offsets: [begin, end]}`` (plus an optional
-``__metadata__``), then the data. Parameters = Σ prod(shape); bytes = Σ (end - begin). A sharded
-checkpoint lists its shards in ``model.safetensors.index.json`` (``weight_map``: tensor → file).
+``__metadata__``), then the data. Parameters = Σ prod(shape); bytes = Σ (end - begin), exact
+whatever the dtype. A sharded checkpoint lists its shards in ``model.safetensors.index.json``
+(``weight_map``: tensor → file). Only headers are read, never tensor data, so a 140 GB
+checkpoint costs a few milliseconds.
 
-Everything here raises ``FormatError`` (a message fit for a person) on a bad file; the scanner
-turns that into a "broken" entry.
+The one reader for discovery (what a model folder holds) and the optimizer (what a model needs
+in memory); they are siblings, so it lives here, below both.
+
+Everything here raises ``FormatError`` (a message fit for a person, naming the file) on a bad or
+truncated file; each caller translates it at its boundary: the discovery scanner into a
+"broken" entry, the optimizer into ``InvalidRequest``.
 """
 
 from __future__ import annotations
@@ -15,17 +21,36 @@ import json
 import math
 import struct
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from vllm_mcp.core.model_meta import WeightsInfo, normalize_dtype
+
+__all__ = [
+    "ADAPTER_NAME",
+    "EMBEDDING_MARKERS",
+    "INDEX_NAME",
+    "MAX_HEADER_BYTES",
+    "SINGLE_NAME",
+    "CheckpointWeights",
+    "FormatError",
+    "HeaderTotals",
+    "checkpoint_files",
+    "header_totals",
+    "read_header",
+    "read_weights",
+    "shards_from_index",
+    "weight_files",
+]
 
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
 ADAPTER_NAME = "adapter_model.safetensors"
 MAX_HEADER_BYTES = 256 * 1024 * 1024  # real headers are ≤ a few MB; refuse absurd lengths
+#: Tensor names of the token embedding and the LM head: they sit on the first/last PP stage.
+EMBEDDING_MARKERS = ("embed_tokens", "lm_head", "wte.", "word_embeddings", "embed_out", "tok_embeddings")
 
 
 class FormatError(ValueError):
@@ -34,10 +59,21 @@ class FormatError(ValueError):
 
 @dataclass(frozen=True)
 class HeaderTotals:
+    """What one header declares."""
+
     params: int
     nbytes: int
     tensors: int
     dtype_params: dict[str, int]
+    embedding_params: int  # parameters of the tensors named by ``EMBEDDING_MARKERS``
+
+
+@dataclass(frozen=True)
+class CheckpointWeights:
+    """Exact totals over the files of one checkpoint."""
+
+    info: WeightsInfo
+    embedding_params: int
 
 
 def read_header(path: Path) -> dict[str, Any]:
@@ -71,7 +107,7 @@ def read_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def _size(fh: Any) -> int:
+def _size(fh: BinaryIO) -> int:
     fh.seek(0, 2)
     return int(fh.tell())
 
@@ -87,8 +123,8 @@ def _offsets(entry: Any, name: str, file: str) -> tuple[int, int]:
 
 
 def header_totals(header: dict[str, Any], file: str = "header") -> HeaderTotals:
-    """Parameters, bytes and per-dtype parameters declared by one header."""
-    params = nbytes = tensors = 0
+    """Parameters, bytes, per-dtype and embedding parameters declared by one header."""
+    params = nbytes = tensors = embedding = 0
     by_dtype: Counter[str] = Counter()
     for name, entry in header.items():
         if name == "__metadata__":
@@ -103,7 +139,26 @@ def header_totals(header: dict[str, Any], file: str = "header") -> HeaderTotals:
         nbytes += end - begin
         tensors += 1
         by_dtype[dtype] += count
-    return HeaderTotals(params, nbytes, tensors, dict(by_dtype))
+        if any(marker in name for marker in EMBEDDING_MARKERS):
+            embedding += count
+    return HeaderTotals(params, nbytes, tensors, dict(by_dtype), embedding)
+
+
+def read_weights(files: Sequence[Path]) -> CheckpointWeights:
+    """Exact totals over the given safetensors files (the shards of one checkpoint)."""
+    params = nbytes = tensors = embedding = 0
+    by_dtype: Counter[str] = Counter()
+    for path in files:
+        totals = header_totals(read_header(path), path.name)
+        params += totals.params
+        nbytes += totals.nbytes
+        tensors += totals.tensors
+        embedding += totals.embedding_params
+        by_dtype.update(totals.dtype_params)
+    ranked = tuple(sorted(by_dtype.items(), key=lambda kv: (-kv[1], kv[0])))
+    return CheckpointWeights(
+        WeightsInfo("safetensors", params, nbytes, tensors, len(files), ranked), embedding
+    )
 
 
 def weight_files(names: Iterable[str]) -> list[str]:
@@ -133,15 +188,10 @@ def shards_from_index(index_path: Path) -> list[str]:
     return sorted({str(v) for v in weight_map.values()})
 
 
-def weights_info(files: list[Path]) -> WeightsInfo:
-    """Exact totals over the given safetensors files (the shards of one checkpoint)."""
-    params = nbytes = tensors = 0
-    by_dtype: Counter[str] = Counter()
-    for path in files:
-        totals = header_totals(read_header(path), path.name)
-        params += totals.params
-        nbytes += totals.nbytes
-        tensors += totals.tensors
-        by_dtype.update(totals.dtype_params)
-    ranked = tuple(sorted(by_dtype.items(), key=lambda kv: (-kv[1], kv[0])))
-    return WeightsInfo("safetensors", params, nbytes, tensors, len(files), ranked)
+def checkpoint_files(folder: Path) -> list[Path]:
+    """The safetensors files of the checkpoint in ``folder``: the index's shards when there is an
+    index, else ``weight_files`` of the folder. A missing or dangling file is not dropped here: it
+    fails in ``read_header`` with its name."""
+    if (folder / INDEX_NAME).is_file():
+        return [folder / name for name in shards_from_index(folder / INDEX_NAME)]
+    return [folder / name for name in weight_files(p.name for p in folder.glob("*.safetensors"))]
