@@ -74,9 +74,7 @@ class Switcher:
         if run is None or run.done.is_set():
             run = _Run(request, SwitchStatus(phase="bringing_up", previous=previous), previous)
             self._runs[spec.served_name] = run
-            run.task = asyncio.create_task(
-                self._drive(run, spec), name=f"switch-to-{spec.served_name}"
-            )
+            run.task = asyncio.create_task(self._drive(run, spec), name=f"switch-to-{spec.served_name}")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(run.done.wait()), request.timeout_s)
         return run.status
