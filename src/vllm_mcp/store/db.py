@@ -4,11 +4,17 @@ Migrations are ``migrations/NNNN_name.sql`` shipped as package data and applied 
 each applied name is recorded in ``schema_migrations``, so a migration runs exactly once and
 half-applied ones roll back (each runs in one transaction). One writer: the daemon owns the only
 ``Database`` that writes; its calls are short and synchronous (sub-millisecond on a local disk).
+
+Thread safety: the daemon's event loop and the worker threads it hands slow work to (a
+calibration record after a start, a discovery scan) share this one connection. Every call and
+every whole transaction holds ``_lock``, so statements of two threads never interleave inside a
+transaction (which sqlite3 reports as nonsense such as "not an error").
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +38,7 @@ class Database:
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
+        self._lock = threading.RLock()
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -70,26 +77,30 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """All statements inside commit together or not at all (no half-written state)."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
 
     def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
         try:
-            return self._conn.execute(sql, params)
+            with self._lock:
+                return self._conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise StoreError(f"state database error: {exc}", sql=sql.split(maxsplit=1)[0]) from exc
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        return self.execute(sql, params).fetchall()
+        with self._lock:
+            return self.execute(sql, params).fetchall()
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
 
 def _split_sql(script: str) -> list[str]:
