@@ -16,10 +16,8 @@ from vllm_mcp.api.manager import SwitchRequest
 from vllm_mcp.cli.common import add_json_flag, emit_json, out, run_async, settings_from, table
 from vllm_mcp.client import DaemonClient
 from vllm_mcp.client.models_api import ModelsApi
-from vllm_mcp.core.lifecycle import State
+from vllm_mcp.core.lifecycle import SETTLED_STATES, State
 from vllm_mcp.errors import EngineStartFailed
-
-SETTLED = (State.READY, State.FAILED, State.STOPPED, State.SLEEPING)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -183,7 +181,7 @@ async def _follow(api: ModelsApi, view: InstanceView, timeout: float, *, quiet: 
     start = time.monotonic()
     spinner = Spinner("dots", text=f"{view.name}: {view.state.value}")
     with Live(spinner, console=Console(stderr=True, quiet=quiet), transient=True):
-        while view.state not in SETTLED and time.monotonic() - start < timeout:
+        while view.state not in SETTLED_STATES and time.monotonic() - start < timeout:
             view = await api.wait(view.name, 2.0)
             last = ""
             try:

@@ -63,6 +63,8 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
 
 #: States in which a vLLM process is (or should be) alive and owned by us.
 LIVE_STATES = frozenset({State.STARTING, State.READY, State.SLEEPING, State.WAKING, State.STOPPING})
+#: States in which nothing happens until someone asks: a wait for readiness ends here.
+SETTLED_STATES = frozenset({State.READY, State.FAILED, State.STOPPED, State.SLEEPING})
 #: States from which a request can be served without a cold start.
 WARM_STATES = frozenset({State.READY, State.SLEEPING, State.WAKING})
 

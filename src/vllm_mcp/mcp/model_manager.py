@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from vllm_mcp.api.instances import InstanceView, LoadRequest, LogPage, PresetIn, PresetView
 from vllm_mcp.api.manager import MAX_WAIT_S, SwitchRequest, SwitchStatus
 from vllm_mcp.client.models_api import ModelsApi
-from vllm_mcp.core.lifecycle import State
+from vllm_mcp.core.lifecycle import SETTLED_STATES, State
 from vllm_mcp.errors import EngineStartFailed, NotFound, VllmMcpError
 from vllm_mcp.mcp import render
 from vllm_mcp.mcp.base import LONG_CALL_BUDGET_S, Backend, Reply, Tools
@@ -29,7 +29,6 @@ INSTRUCTIONS = (
     "Sleeping models wake in seconds; cold loads take much longer."
 )
 POLL_SLICE_S = 2.0
-SETTLED = (State.READY, State.FAILED, State.STOPPED, State.SLEEPING)
 
 
 def _desc(field: str) -> str:
@@ -59,7 +58,7 @@ async def _wait_with_progress(
     """Poll the daemon in short slices until the instance settles or the budget is spent."""
     deadline = time.monotonic() + min(budget, LONG_CALL_BUDGET_S)
     step = 0
-    while view.state not in SETTLED:
+    while view.state not in SETTLED_STATES:
         left = deadline - time.monotonic()
         if left <= 0:
             break
