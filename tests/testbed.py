@@ -56,9 +56,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def base_env() -> dict[str, str]:
+    """The few parent variables a child needs; nothing of ours (VLLM_PORT & co.) leaks in."""
+    return {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+
+
 def testbed_env(**extra: str) -> dict[str, str]:
-    """A clean child environment: nothing of ours (VLLM_PORT & co.) leaks into vLLM."""
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    """A clean child environment for real vLLM (dev endpoints and runtime LoRA on)."""
+    env = base_env()
     env.update(
         VLLM_SERVER_DEV_MODE="1",
         VLLM_ALLOW_RUNTIME_LORA_UPDATING="True",

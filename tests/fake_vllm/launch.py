@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -19,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.testbed import REPO, RunningVllm, free_port, stop_group, tiny_model, wait_healthy
+from tests.testbed import REPO, RunningVllm, base_env, free_port, stop_group, tiny_model, wait_healthy
 
 FAKE_VLLM_BIN = Path(__file__).resolve().parent / "vllm"
 
 
 def fake_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A clean child environment (no FAKE_VLLM_* or VLLM_* of ours leaks in), repo importable."""
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    env = base_env()
     env["PYTHONPATH"] = str(REPO)
     env.update(extra or {})
     return env
